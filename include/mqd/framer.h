@@ -1,0 +1,48 @@
+/*
+ * framer: splits a byte stream into lines, whatever its chunking.
+ *
+ * A line ends at '\n'. Complete lines are handed over straight from the
+ * caller's chunk; only an unfinished tail is copied, into storage owned by the
+ * framer, which is freed again as soon as the line completes (an idle client
+ * holds no buffer). A line longer than `max_line` bytes (every byte before the
+ * '\n' counts) is reported once as too long and discarded up to its '\n'; the
+ * framer never holds more than `max_line` bytes.
+ *
+ * The handed-over line is raw: the caller strips "\r" and blanks.
+ */
+#ifndef MQD_FRAMER_H
+#define MQD_FRAMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum framer_event { FRAMER_LINE, FRAMER_TOO_LONG, FRAMER_NO_MEMORY };
+
+/* framer_fn: receives each line (or event: line is then NULL); returns true to
+ * go on, false to stop feeding (the rest of the chunk is dropped). */
+typedef bool (*framer_fn)(void *ctx, enum framer_event event, const char *line, size_t len);
+
+struct framer {
+    char *tail; /* the unfinished line, or NULL */
+    size_t tail_len;
+    size_t tail_cap;
+    size_t max_line;
+    bool discarding; /* inside a line already reported too long */
+};
+
+void framer_init(struct framer *f, size_t max_line);
+
+/* framer_reset: frees the tail and forgets any partial line. */
+void framer_reset(struct framer *f);
+
+/* framer_feed: hands every line completed by this chunk to `fn`, in order, and
+ * keeps the unfinished tail. Returns false when `fn` asked to stop. A tail that
+ * cannot be stored for lack of memory is reported as FRAMER_NO_MEMORY and
+ * discarded up to its '\n', like a line too long. */
+bool framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx);
+
+/* framer_finish: at end of input, hands over an unfinished last line, if any,
+ * as if it had ended with '\n'. Returns what `fn` returned, or true. */
+bool framer_finish(struct framer *f, framer_fn fn, void *ctx);
+
+#endif

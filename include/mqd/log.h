@@ -1,0 +1,36 @@
+/*
+ * log: one line per event, "2026-11-25T03:37:03.123Z WARN message", to a
+ * stream chosen by the owner of the struct log (stderr by default).
+ */
+#ifndef MQD_LOG_H
+#define MQD_LOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+struct log {
+    enum log_level level; /* events above this level are not written */
+    FILE *out;
+};
+
+/* log_level_parse: "error", "warn", "info" or "debug". 0, or -1 if unknown. */
+int log_level_parse(const char *name, enum log_level *out);
+
+static inline bool log_enabled(const struct log *l, enum log_level level)
+{
+    return level <= l->level;
+}
+
+/* log_write: writes one line, if `level` is enabled; the message is cut to
+ * fit one line of at most 1 KiB. */
+void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(l, ...) log_write((l), LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(l, ...) log_write((l), LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(l, ...) log_write((l), LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(l, ...) log_write((l), LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * outq: one client's output queue, references to bufs waiting to be written.
+ *
+ * Queuing never writes and never copies the bytes: it takes a reference. The
+ * queue is written out by outq_flush with writev, many lines per syscall.
+ * `bytes` counts what is queued and not yet written, for the output limit.
+ */
+#ifndef MQD_OUTQ_H
+#define MQD_OUTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mqd/buf.h"
+
+struct outq {
+    struct buf **items; /* a ring of `cap` slots */
+    size_t cap;
+    size_t head;   /* slot of the oldest buf */
+    size_t count;
+    size_t offset; /* bytes of the oldest buf already written */
+    size_t bytes;  /* bytes queued and not yet written */
+};
+
+void outq_init(struct outq *q);
+
+/* outq_clear: drops everything queued and frees the storage. */
+void outq_clear(struct outq *q);
+
+/* outq_push: queues a new reference to `b`. 0, or -1 when out of memory (then
+ * nothing was queued and no reference taken). */
+int outq_push(struct outq *q, struct buf *b);
+
+enum outq_status {
+    OUTQ_EMPTY, /* all written */
+    OUTQ_FULL,  /* the socket takes no more now: wait for it to be writable */
+    OUTQ_ERROR, /* the socket failed; errno says why */
+};
+
+/* outq_flush: writes as much as the socket takes, at most `budget` bytes
+ * (so one fast reader cannot hog the loop), without blocking (`fd` must be
+ * non-blocking). Stopping at the budget also reports OUTQ_FULL. */
+enum outq_status outq_flush(struct outq *q, int fd, size_t budget);
+
+static inline bool outq_empty(const struct outq *q) { return q->count == 0; }
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * server: the process's one event loop. It owns the listening socket, epoll,
+ * the signal descriptor, every conn and the broker; it accepts, reads, runs
+ * the coalesced flush after each batch of events, and frees closed conns late.
+ *
+ * Loop iteration: wait for events; for each readable client, one read of up
+ * to 64 KiB whose complete lines all run; then one writev flush for every
+ * client that got output; then free the conns closed meanwhile.
+ */
+#ifndef MQD_SERVER_H
+#define MQD_SERVER_H
+
+#include <stddef.h>
+
+#include "mqd/log.h"
+
+struct server_config {
+    const char *bind;
+    unsigned port; /* 0: a free port, see server_port() */
+    size_t cache_size;
+    size_t max_line;
+    size_t max_output;
+    size_t max_clients; /* may be lowered to fit RLIMIT_NOFILE */
+    const struct log *log;
+};
+
+struct server;
+
+/* server_new: binds, listens and prepares the loop. NULL on failure, with a
+ * message for the user in `err` (e.g. "cannot listen on 127.0.0.1:7000:
+ * Address already in use"). */
+struct server *server_new(const struct server_config *config, char *err, size_t err_len);
+
+/* server_run: serves until SIGTERM or SIGINT. 0, or -1 if the loop failed. */
+int server_run(struct server *s);
+
+/* server_port: the port actually listened on. */
+unsigned server_port(const struct server *s);
+
+/* server_free: closes every client and frees everything. NULL is a no-op. */
+void server_free(struct server *s);
+
+#endif

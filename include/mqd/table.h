@@ -1,0 +1,61 @@
+/*
+ * table: a hash table of values that carry their own keys.
+ *
+ * Open addressing with linear probing and backward-shift deletion; lookups are
+ * O(1) expected. Keys are hashed with SipHash under a seed given at creation
+ * (random per process), so probe sequences cannot be steered from outside.
+ * The table never owns the values: it stores pointers and asks `key_of` for a
+ * value's key bytes, which must stay unchanged while the value is in the table.
+ */
+#ifndef MQD_TABLE_H
+#define MQD_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqd/siphash.h"
+
+typedef const void *(*table_key_fn)(const void *value, size_t *len);
+
+struct table_slot {
+    uint64_t hash;
+    void *value; /* NULL: empty slot */
+};
+
+struct table {
+    struct table_slot *slots;
+    size_t mask; /* slot count - 1; the slot count is a power of two */
+    size_t count;
+    table_key_fn key_of;
+    uint8_t seed[SIPHASH_KEY_LEN];
+};
+
+/* table_new: an empty table, or NULL when out of memory. */
+struct table *table_new(table_key_fn key_of, const uint8_t seed[SIPHASH_KEY_LEN]);
+
+/* table_free: frees the table, not the values. NULL is a no-op. */
+void table_free(struct table *t);
+
+/* table_find: the value whose key is these bytes, or NULL. */
+void *table_find(const struct table *t, const void *key, size_t len);
+
+/* table_reserve: makes the next `extra` inserts unable to fail. 0, or -1 when
+ * out of memory (the table is unchanged). */
+int table_reserve(struct table *t, size_t extra);
+
+/* table_insert: adds a value whose key is not in the table yet. 0, or -1 when
+ * out of memory (the table is unchanged). */
+int table_insert(struct table *t, void *value);
+
+/* table_remove: takes out and returns the value with this key, or NULL. */
+void *table_remove(struct table *t, const void *key, size_t len);
+
+/* table_next: iterates the values: start with *cursor = 0; NULL at the end.
+ * The table must not change during the iteration. */
+void *table_next(const struct table *t, size_t *cursor);
+
+/* table_longest_probe: the longest run of slots a lookup walks (for tests and
+ * metrics on how well the hash spreads keys). */
+size_t table_longest_probe(const struct table *t);
+
+#endif

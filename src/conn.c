@@ -1,0 +1,217 @@
+#include "mqd/conn.h"
+
+#include "mqd/alloc.h"
+#include "mqd/proto.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* what one flush may write before the loop moves on to other clients */
+#define CONN_FLUSH_BUDGET (1024 * 1024)
+
+struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
+{
+    struct conn *c = mqd_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->client = broker_client_new(env->broker, c);
+    if (!c->client) {
+        mqd_free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->env = env;
+    framer_init(&c->framer, env->max_line);
+    outq_init(&c->out);
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    return c;
+}
+
+static void leave_broker(struct conn *c)
+{
+    broker_client_free(c->client);
+    c->client = NULL;
+}
+
+void conn_free(struct conn *c)
+{
+    leave_broker(c);
+    framer_reset(&c->framer);
+    outq_clear(&c->out);
+    close(c->fd);
+    mqd_free(c);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    log_debug(c->env->log, "client %s closed: %s", c->addr, why);
+    c->closing = true;
+    c->next_close = c->env->close_list;
+    c->env->close_list = c;
+}
+
+static void schedule_flush(struct conn *c)
+{
+    if (c->in_flush_list)
+        return;
+    c->in_flush_list = true;
+    c->next_flush = c->env->flush_list;
+    c->env->flush_list = c;
+}
+
+void conn_deliver(void *conn, struct buf *line)
+{
+    struct conn *c = conn;
+    if (c->closing)
+        return;
+    if (outq_push(&c->out, line) < 0) {
+        c->env->stats.out_of_memory++;
+        log_warn(c->env->log, "client %s disconnected: out of memory for its output (%zu bytes queued)",
+                 c->addr, c->out.bytes);
+        conn_close(c, "out of memory");
+        return;
+    }
+    if (c->out.bytes > c->env->max_output) {
+        c->env->stats.slow_consumers++;
+        log_warn(c->env->log,
+                 "client %s disconnected: slow consumer, %zu bytes queued, over --max-output %zu",
+                 c->addr, c->out.bytes, c->env->max_output);
+        conn_close(c, "slow consumer");
+        return;
+    }
+    schedule_flush(c);
+}
+
+static void reply(struct conn *c, enum proto_reply r)
+{
+    if (r != PROTO_REPLY_SUCCESS)
+        c->env->stats.protocol_errors++;
+    conn_deliver(c, proto_reply(r));
+}
+
+/* start_draining: no more input; the conn leaves its topics at once and goes
+ * when what it was already sent has been written. */
+static void start_draining(struct conn *c)
+{
+    c->draining = true;
+    leave_broker(c);
+    framer_reset(&c->framer);
+    if (outq_empty(&c->out))
+        conn_close(c, "done");
+    else
+        schedule_flush(c);
+}
+
+static enum proto_reply run_request(struct conn *c, const struct proto_request *req)
+{
+    struct broker *b = c->env->broker;
+    switch (req->command) {
+    case PROTO_SUBSCRIBE:
+        if (broker_subscribe(b, c->client, req->topic, req->topic_len) < 0)
+            return PROTO_REPLY_NO_MEMORY;
+        /* PROTOCOL.md: the reply comes before the replayed messages */
+        reply(c, PROTO_REPLY_SUCCESS);
+        if (req->cache)
+            broker_replay(b, c->client, req->topic, req->topic_len, req->last_seen);
+        return PROTO_REPLY_SUCCESS;
+    case PROTO_UNSUBSCRIBE:
+        broker_unsubscribe(b, c->client, req->topic, req->topic_len);
+        break;
+    case PROTO_SEND: {
+        struct broker_message m = {req->topic, req->topic_len, req->object, req->object_len,
+                                   req->one, req->cache};
+        if (broker_send(b, &m) < 0)
+            return PROTO_REPLY_NO_MEMORY;
+        break;
+    }
+    }
+    reply(c, PROTO_REPLY_SUCCESS);
+    return PROTO_REPLY_SUCCESS;
+}
+
+static bool is_blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* run_line: one framed line: "\r" and blanks stripped as PROTOCOL.md says,
+ * then ignored, quit, or parsed and run. */
+static void run_line(struct conn *c, const char *line, size_t len)
+{
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    while (len > 0 && is_blank(line[len - 1]))
+        len--;
+    while (len > 0 && is_blank(*line)) {
+        line++;
+        len--;
+    }
+    if (len == 0)
+        return;
+    if (len == 4 && memcmp(line, "quit", 4) == 0) {
+        start_draining(c);
+        return;
+    }
+    struct proto_request req;
+    enum proto_status status = proto_parse(line, len, &req);
+    if (status != PROTO_OK) {
+        if (status == PROTO_NO_MEMORY)
+            c->env->stats.out_of_memory++;
+        reply(c, proto_status_reply(status));
+        return;
+    }
+    enum proto_reply r = run_request(c, &req);
+    proto_request_release(&req);
+    if (r != PROTO_REPLY_SUCCESS) {
+        c->env->stats.out_of_memory++;
+        reply(c, r);
+    }
+}
+
+static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
+{
+    struct conn *c = ctx;
+    switch (event) {
+    case FRAMER_LINE:
+        run_line(c, line, len);
+        break;
+    case FRAMER_TOO_LONG:
+        c->env->stats.lines_too_long++;
+        log_debug(c->env->log, "client %s sent a line over --max-line %zu", c->addr,
+                  c->env->max_line);
+        reply(c, PROTO_REPLY_LINE_TOO_LONG);
+        break;
+    case FRAMER_NO_MEMORY:
+        c->env->stats.out_of_memory++;
+        reply(c, PROTO_REPLY_NO_MEMORY);
+        break;
+    }
+    return !c->closing && !c->draining;
+}
+
+void conn_receive(struct conn *c, const char *data, size_t len)
+{
+    c->env->stats.bytes_in += len;
+    if (c->closing || c->draining)
+        return;
+    framer_feed(&c->framer, data, len, on_frame, c);
+}
+
+void conn_end_of_input(struct conn *c)
+{
+    if (c->closing || c->draining)
+        return;
+    if (framer_finish(&c->framer, on_frame, c))
+        start_draining(c);
+}
+
+enum outq_status conn_flush(struct conn *c)
+{
+    size_t before = c->out.bytes;
+    enum outq_status status = outq_flush(&c->out, c->fd, CONN_FLUSH_BUDGET);
+    c->env->stats.bytes_out += before - c->out.bytes;
+    if (status == OUTQ_ERROR)
+        conn_close(c, "write failed");
+    else if (status == OUTQ_EMPTY && c->draining)
+        conn_close(c, "done");
+    return status;
+}

@@ -1,0 +1,124 @@
+#include "mqd/framer.h"
+
+#include "mqd/alloc.h"
+
+#include <string.h>
+
+void framer_init(struct framer *f, size_t max_line)
+{
+    memset(f, 0, sizeof(*f));
+    f->max_line = max_line;
+}
+
+void framer_reset(struct framer *f)
+{
+    mqd_free(f->tail);
+    framer_init(f, f->max_line);
+}
+
+static void drop_tail(struct framer *f)
+{
+    mqd_free(f->tail);
+    f->tail = NULL;
+    f->tail_len = f->tail_cap = 0;
+}
+
+/* keep_tail: appends bytes of an unfinished line; false when out of memory. */
+static bool keep_tail(struct framer *f, const char *data, size_t len)
+{
+    size_t need = f->tail_len + len;
+    if (need > f->tail_cap) {
+        /* double, but never past the line limit: the bound is on memory too */
+        size_t cap = f->tail_cap ? f->tail_cap * 2 : 256;
+        if (cap > f->max_line)
+            cap = f->max_line;
+        if (cap < need)
+            cap = need;
+        char *tail = mqd_realloc(f->tail, cap);
+        if (!tail)
+            return false;
+        f->tail = tail;
+        f->tail_cap = cap;
+    }
+    memcpy(f->tail + f->tail_len, data, len);
+    f->tail_len += len;
+    return true;
+}
+
+/* start_discarding: the current line is dropped up to its '\n' after one event. */
+static bool start_discarding(struct framer *f, enum framer_event why, framer_fn fn, void *ctx)
+{
+    drop_tail(f);
+    f->discarding = true;
+    return fn(ctx, why, NULL, 0);
+}
+
+/* take_partial: the bytes of a line whose '\n' has not come yet. */
+static bool take_partial(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+{
+    if (f->discarding)
+        return true;
+    if (f->tail_len + len > f->max_line)
+        return start_discarding(f, FRAMER_TOO_LONG, fn, ctx);
+    if (!keep_tail(f, data, len))
+        return start_discarding(f, FRAMER_NO_MEMORY, fn, ctx);
+    return true;
+}
+
+/* take_line: the rest of a line, `len` bytes before its '\n'. */
+static bool take_line(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+{
+    if (f->discarding) {
+        f->discarding = false;
+        return true;
+    }
+    if (f->tail_len + len > f->max_line) {
+        drop_tail(f);
+        return fn(ctx, FRAMER_TOO_LONG, NULL, 0);
+    }
+    if (!f->tail)
+        return fn(ctx, FRAMER_LINE, data, len);
+    if (!keep_tail(f, data, len)) {
+        drop_tail(f);
+        return fn(ctx, FRAMER_NO_MEMORY, NULL, 0);
+    }
+    /* the callback may feed nothing back into us, but keep the tail owned
+     * here until it returns, then free it */
+    char *line = f->tail;
+    size_t line_len = f->tail_len;
+    f->tail = NULL;
+    f->tail_len = f->tail_cap = 0;
+    bool go_on = fn(ctx, FRAMER_LINE, line, line_len);
+    mqd_free(line);
+    return go_on;
+}
+
+bool framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+{
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        if (!nl)
+            return take_partial(f, data, len, fn, ctx);
+        size_t n = (size_t)(nl - data);
+        if (!take_line(f, data, n, fn, ctx))
+            return false;
+        data += n + 1;
+        len -= n + 1;
+    }
+    return true;
+}
+
+bool framer_finish(struct framer *f, framer_fn fn, void *ctx)
+{
+    if (f->discarding || !f->tail) {
+        framer_reset(f);
+        return true;
+    }
+    char *line = f->tail;
+    size_t line_len = f->tail_len;
+    f->tail = NULL;
+    f->tail_len = f->tail_cap = 0;
+    bool go_on = fn(ctx, FRAMER_LINE, line, line_len);
+    mqd_free(line);
+    return go_on;
+}

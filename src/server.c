@@ -1,0 +1,432 @@
+#include "mqd/server.h"
+
+#include "mqd/alloc.h"
+#include "mqd/broker.h"
+#include "mqd/conn.h"
+#include "mqd/proto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (64 * 1024)
+#define MAX_EVENTS 256
+/* descriptors kept for the listener, epoll, signals, the spare and logs */
+#define RESERVED_FDS 32
+#define LISTEN_BACKLOG 4096
+
+struct server {
+    struct server_config config;
+    struct conn_env env;
+    int epoll_fd;
+    int listen_fd;
+    int signal_fd;
+    int spare_fd; /* closed to accept-and-drop when out of descriptors */
+    unsigned port;
+    char listen_addr[CONN_ADDR_LEN];
+    size_t max_clients;
+    size_t nclients;
+    struct conn *conns;
+    bool accept_paused;
+    bool stopping;
+    time_t last_fd_warning;
+    uint64_t connections_total;
+    uint64_t rejected_max_clients;
+    uint64_t rejected_no_fd;
+    char read_buf[READ_SIZE];
+};
+
+unsigned server_port(const struct server *s) { return s->port; }
+
+/* format_addr: "1.2.3.4:5" or "[::1]:5". */
+static void format_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(out, len, "%s:%u", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, len, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, len, "unknown");
+    }
+}
+
+static int watch(struct server *s, int fd, uint32_t events, void *ptr)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = ptr};
+    return epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* fit_max_clients: raises the descriptor limit as far as allowed, and lowers
+ * max_clients (with a warning) when even that is not enough. */
+static void fit_max_clients(struct server *s)
+{
+    struct rlimit rl;
+    size_t want = s->config.max_clients + RESERVED_FDS;
+    s->max_clients = s->config.max_clients;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t raised = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    struct rlimit wanted = {raised, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &wanted) == 0)
+        rl.rlim_cur = raised;
+    if (rl.rlim_cur >= want)
+        return;
+    s->max_clients = rl.rlim_cur > RESERVED_FDS + 1 ? rl.rlim_cur - RESERVED_FDS : 1;
+    log_warn(s->config.log, "--max-clients lowered from %zu to %zu to fit RLIMIT_NOFILE (%llu)",
+             s->config.max_clients, s->max_clients, (unsigned long long)rl.rlim_cur);
+}
+
+static int open_listener(struct server *s, char *err, size_t err_len)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s->config.port);
+    bool ipv6 = strchr(s->config.bind, ':') != NULL;
+    char where[CONN_ADDR_LEN + 8];
+    snprintf(where, sizeof(where), "%s%s%s:%s", ipv6 ? "[" : "", s->config.bind, ipv6 ? "]" : "",
+             port);
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(s->config.bind, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, err_len, "cannot listen on %s: %s", where, gai_strerror(gai));
+        return -1;
+    }
+    int one = 1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        snprintf(err, err_len, "cannot listen on %s: %s", where, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &len);
+    format_addr((struct sockaddr *)&bound, s->listen_addr, sizeof(s->listen_addr));
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    s->listen_fd = fd;
+    return 0;
+}
+
+/* open_signals: SIGTERM and SIGINT arrive through a descriptor in the loop,
+ * so no handler runs in the middle of the loop's work. */
+static int open_signals(struct server *s)
+{
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(SIGPIPE, &ignore, NULL) < 0)
+        return -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return s->signal_fd < 0 ? -1 : 0;
+}
+
+static int make_broker(struct server *s)
+{
+    struct broker_config bc = {.cache_size = s->config.cache_size, .deliver = conn_deliver};
+    if (getrandom(bc.hash_seed, sizeof(bc.hash_seed), 0) != (ssize_t)sizeof(bc.hash_seed) ||
+        getrandom(&bc.random_seed, sizeof(bc.random_seed), 0) != (ssize_t)sizeof(bc.random_seed))
+        return -1;
+    s->env.broker = broker_new(&bc);
+    return s->env.broker ? 0 : -1;
+}
+
+struct server *server_new(const struct server_config *config, char *err, size_t err_len)
+{
+    struct server *s = mqd_calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    s->config = *config;
+    s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = -1;
+    s->env.log = config->log;
+    s->env.max_line = config->max_line;
+    s->env.max_output = config->max_output;
+    fit_max_clients(s);
+    if (open_listener(s, err, err_len) < 0) {
+        server_free(s);
+        return NULL;
+    }
+    s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 ||
+        watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
+        watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0) {
+        snprintf(err, err_len, "cannot start: %s", strerror(errno ? errno : ENOMEM));
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* set_events: what epoll reports for a conn: input until it drains, output
+ * only while a flush could not finish (so idle clients cost no wake-ups). */
+static void set_events(struct server *s, struct conn *c)
+{
+    uint32_t events = (c->draining ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
+    if (events == c->events || c->closing)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+        conn_close(c, "epoll failed");
+        return;
+    }
+    c->events = events;
+}
+
+/* reject: tells a connection over the limit why, and closes it. */
+static void reject(int fd)
+{
+    struct buf *why = proto_reply(PROTO_REPLY_TOO_MANY_CONNECTIONS);
+    ssize_t sent = send(fd, why->data, why->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)sent; /* best effort: the socket is new, its buffer empty */
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
+{
+    char addr[CONN_ADDR_LEN];
+    format_addr(sa, addr, sizeof(addr));
+    if (s->nclients >= s->max_clients) {
+        s->rejected_max_clients++;
+        log_warn(s->config.log, "client %s rejected: --max-clients %zu reached", addr,
+                 s->max_clients);
+        reject(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct conn *c = conn_new(&s->env, fd, addr);
+    if (!c || watch(s, fd, EPOLLIN, c) < 0) {
+        log_warn(s->config.log, "client %s rejected: %s", addr, c ? strerror(errno) : "out of memory");
+        if (c)
+            conn_free(c);
+        else
+            close(fd);
+        return;
+    }
+    c->events = EPOLLIN;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nclients++;
+    s->connections_total++;
+    log_debug(s->config.log, "client %s connected", addr);
+}
+
+/* out_of_descriptors: accept-and-close through the spare descriptor, so the
+ * level-triggered listener does not spin; without a spare, stop accepting
+ * until a client leaves. */
+static void out_of_descriptors(struct server *s)
+{
+    s->rejected_no_fd++;
+    time_t now = time(NULL);
+    if (now != s->last_fd_warning) {
+        s->last_fd_warning = now;
+        log_warn(s->config.log, "out of file descriptors (%llu connections refused so far)",
+                 (unsigned long long)s->rejected_no_fd);
+    }
+    if (s->spare_fd >= 0) {
+        close(s->spare_fd);
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            reject(fd);
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->spare_fd >= 0)
+            return;
+    }
+    struct epoll_event ev = {.events = 0, .data.ptr = &s->listen_fd};
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
+        s->accept_paused = true;
+}
+
+static void accept_clients(struct server *s)
+{
+    while (!s->accept_paused) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            add_conn(s, fd, (struct sockaddr *)&sa);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            out_of_descriptors(s);
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            log_error(s->config.log, "accept failed: %s", strerror(errno));
+        return;
+    }
+}
+
+static void resume_accepting(struct server *s)
+{
+    if (!s->accept_paused)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
+    if (s->spare_fd < 0)
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
+        s->accept_paused = false;
+}
+
+static void read_signals(struct server *s)
+{
+    struct signalfd_siginfo info;
+    while (read(s->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+        log_info(s->config.log, "received %s, shutting down", strsignal((int)info.ssi_signo));
+        s->stopping = true;
+    }
+}
+
+static void read_client(struct server *s, struct conn *c)
+{
+    ssize_t n = read(c->fd, s->read_buf, sizeof(s->read_buf));
+    if (n > 0)
+        conn_receive(c, s->read_buf, (size_t)n);
+    else if (n == 0)
+        conn_end_of_input(c);
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        conn_close(c, strerror(errno));
+    set_events(s, c);
+}
+
+static void handle_client_event(struct server *s, struct conn *c, uint32_t events)
+{
+    if (c->closing)
+        return;
+    if (events & EPOLLIN)
+        read_client(s, c);
+    else if (events & (EPOLLERR | EPOLLHUP))
+        conn_close(c, "connection lost");
+    if ((events & EPOLLOUT) && !c->closing && !c->in_flush_list) {
+        c->want_write = conn_flush(c) == OUTQ_FULL;
+        set_events(s, c);
+    }
+}
+
+/* flush_clients: one coalesced write per client that got output this round. */
+static void flush_clients(struct server *s)
+{
+    struct conn *c;
+    while ((c = s->env.flush_list)) {
+        s->env.flush_list = c->next_flush;
+        c->in_flush_list = false;
+        if (c->closing)
+            continue;
+        c->want_write = conn_flush(c) == OUTQ_FULL;
+        set_events(s, c);
+    }
+}
+
+static void unlink_conn(struct server *s, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nclients--;
+}
+
+/* free_closed: conns closed during the iteration are freed only now, when no
+ * fan-out or event batch can still point at them. */
+static void free_closed(struct server *s)
+{
+    struct conn *c;
+    bool any = false;
+    while ((c = s->env.close_list)) {
+        s->env.close_list = c->next_close;
+        unlink_conn(s, c);
+        conn_free(c);
+        any = true;
+    }
+    if (any)
+        resume_accepting(s);
+}
+
+int server_run(struct server *s)
+{
+    struct epoll_event events[MAX_EVENTS];
+    log_info(s->config.log, "listening on %s", s->listen_addr);
+    while (!s->stopping) {
+        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error(s->config.log, "epoll_wait failed: %s", strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            void *ptr = events[i].data.ptr;
+            if (ptr == &s->listen_fd)
+                accept_clients(s);
+            else if (ptr == &s->signal_fd)
+                read_signals(s);
+            else
+                handle_client_event(s, ptr, events[i].events);
+        }
+        flush_clients(s);
+        free_closed(s);
+    }
+    return 0;
+}
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    /* one last non-blocking flush: replies already earned are not thrown away */
+    flush_clients(s);
+    while (s->conns) {
+        struct conn *c = s->conns;
+        s->conns = c->next;
+        conn_free(c);
+    }
+    broker_free(s->env.broker);
+    int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->epoll_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    mqd_free(s);
+}
