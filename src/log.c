@@ -41,3 +41,16 @@ void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
     fwrite(line, 1, n, l->out);
     fflush(l->out);
 }
+
+bool log_limit_allow(struct log_limit *limit, uint64_t *held_back)
+{
+    time_t now = time(NULL);
+    if (now == limit->second) {
+        limit->held++;
+        return false;
+    }
+    limit->second = now;
+    *held_back = limit->held;
+    limit->held = 0;
+    return true;
+}

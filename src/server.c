@@ -42,7 +42,8 @@ struct server {
     struct conn *conns;
     bool accept_paused;
     bool stopping;
-    time_t last_fd_warning;
+    struct log_limit fd_warnings;
+    struct log_limit reject_warnings;
     uint64_t connections_total;
     uint64_t rejected_max_clients;
     uint64_t rejected_no_fd;
@@ -223,8 +224,10 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     format_addr(sa, addr, sizeof(addr));
     if (s->nclients >= s->max_clients) {
         s->rejected_max_clients++;
-        log_warn(s->config.log, "client %s rejected: --max-clients %zu reached", addr,
-                 s->max_clients);
+        uint64_t held;
+        if (log_limit_allow(&s->reject_warnings, &held))
+            log_warn(s->config.log, "client %s rejected: --max-clients %zu reached (%llu similar not logged)",
+                     addr, s->max_clients, (unsigned long long)held);
         reject(fd);
         return;
     }
@@ -255,12 +258,10 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 static void out_of_descriptors(struct server *s)
 {
     s->rejected_no_fd++;
-    time_t now = time(NULL);
-    if (now != s->last_fd_warning) {
-        s->last_fd_warning = now;
-        log_warn(s->config.log, "out of file descriptors (%llu connections refused so far)",
-                 (unsigned long long)s->rejected_no_fd);
-    }
+    uint64_t held;
+    if (log_limit_allow(&s->fd_warnings, &held))
+        log_warn(s->config.log, "out of file descriptors: connection refused (%llu similar not logged)",
+                 (unsigned long long)held);
     if (s->spare_fd >= 0) {
         close(s->spare_fd);
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -312,7 +313,8 @@ static void read_signals(struct server *s)
 {
     struct signalfd_siginfo info;
     while (read(s->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
-        log_info(s->config.log, "received %s, shutting down", strsignal((int)info.ssi_signo));
+        log_info(s->config.log, "received SIG%s, shutting down",
+                 sigabbrev_np((int)info.ssi_signo));
         s->stopping = true;
     }
 }

@@ -6,7 +6,9 @@
 #define MQD_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -27,6 +29,17 @@ static inline bool log_enabled(const struct log *l, enum log_level level)
  * fit one line of at most 1 KiB. */
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* log_limit: lets through one event of a kind per second and counts the
+ * others, so a flood of the same warning cannot flood the log. */
+struct log_limit {
+    time_t second;
+    uint64_t held; /* events held back since the last one let through */
+};
+
+/* log_limit_allow: whether to log this event now; if so, *held_back is how
+ * many of its kind were held back since the last one logged. */
+bool log_limit_allow(struct log_limit *limit, uint64_t *held_back);
 
 #define log_error(l, ...) log_write((l), LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(l, ...) log_write((l), LOG_LEVEL_WARN, __VA_ARGS__)

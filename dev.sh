@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# dev.sh: build, run and test mqd on Debian, installing what is missing.
+#
+#   ./dev.sh run [MQD ARGS...]   build (release) and start mqd, by default on 127.0.0.1:7000
+#   ./dev.sh test                build and run every test suite (CTest)
+#   ./dev.sh build               build only
+#
+# Builds go to build/ (override with BUILD_DIR). Needs root or sudo only when a
+# Debian package is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest)
+
+install_missing_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "dev.sh: installing ${missing[*]}" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq </dev/null
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+build() {
+    install_missing_packages
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+    cmake --build "$BUILD_DIR" -j "$(nproc)"
+}
+
+case "${1:-}" in
+    run)
+        shift
+        build
+        exec "$BUILD_DIR/mqd" "$@"
+        ;;
+    test)
+        build
+        ctest --test-dir "$BUILD_DIR" --output-on-failure
+        ;;
+    build)
+        build
+        ;;
+    *)
+        echo "usage: $0 run [MQD ARGS...] | test | build" >&2
+        exit 2
+        ;;
+esac
