@@ -68,8 +68,9 @@ void conn_deliver(void *conn, struct buf *line)
         return;
     if (outq_push(&c->out, line) < 0) {
         c->env->stats.out_of_memory++;
-        log_warn(c->env->log, "client %s disconnected: out of memory for its output (%zu bytes queued)",
-                 c->addr, c->out.bytes);
+        log_warn(c->env->log,
+                 "client %s disconnected: out of memory for its output (%zu bytes queued)", c->addr,
+                 c->out.bytes);
         conn_close(c, "out of memory");
         return;
     }
@@ -116,12 +117,10 @@ static enum proto_reply run_request(struct conn *c, const struct proto_request *
         if (req->cache)
             broker_replay(b, c->client, req->topic, req->topic_len, req->last_seen);
         return PROTO_REPLY_SUCCESS;
-    case PROTO_UNSUBSCRIBE:
-        broker_unsubscribe(b, c->client, req->topic, req->topic_len);
-        break;
+    case PROTO_UNSUBSCRIBE: broker_unsubscribe(b, c->client, req->topic, req->topic_len); break;
     case PROTO_SEND: {
-        struct broker_message m = {req->topic, req->topic_len, req->object, req->object_len,
-                                   req->one, req->cache};
+        struct broker_message m = {req->topic,      req->topic_len, req->object,
+                                   req->object_len, req->one,       req->cache};
         if (broker_send(b, &m) < 0)
             return PROTO_REPLY_NO_MEMORY;
         break;
@@ -171,9 +170,7 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
 {
     struct conn *c = ctx;
     switch (event) {
-    case FRAMER_LINE:
-        run_line(c, line, len);
-        break;
+    case FRAMER_LINE: run_line(c, line, len); break;
     case FRAMER_TOO_LONG:
         c->env->stats.lines_too_long++;
         log_debug(c->env->log, "client %s sent a line over --max-line %zu", c->addr,

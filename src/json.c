@@ -9,7 +9,10 @@ struct scanner {
     size_t pos;
 };
 
-static bool at(const struct scanner *sc, char c) { return sc->pos < sc->len && sc->s[sc->pos] == c; }
+static bool at(const struct scanner *sc, char c)
+{
+    return sc->pos < sc->len && sc->s[sc->pos] == c;
+}
 
 static bool is_digit(const struct scanner *sc)
 {
@@ -78,13 +81,16 @@ static bool scan_escape(struct scanner *sc)
     if (sc->pos >= sc->len)
         return false;
     switch (sc->s[sc->pos]) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-        sc->pos++;
-        return true;
-    case 'u':
-        return scan_unicode_escape(sc);
-    default:
-        return false;
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't': sc->pos++; return true;
+    case 'u': return scan_unicode_escape(sc);
+    default: return false;
     }
 }
 
@@ -244,9 +250,7 @@ static bool scan_value(struct scanner *sc, int depth, struct json_member *m)
         m->type = JSON_ARRAY;
         ok = scan_array(sc, depth + 1);
         break;
-    case '"':
-        m->type = JSON_STRING;
-        return scan_string(sc, &m->value, &m->escaped);
+    case '"': m->type = JSON_STRING; return scan_string(sc, &m->value, &m->escaped);
     case 't':
         m->type = JSON_TRUE;
         ok = scan_word(sc, "true");

@@ -19,7 +19,7 @@ static const struct {
     const char *name;
     enum key key;
 } known_keys[] = {
-    {"command", KEY_COMMAND}, {"topic", KEY_TOPIC},         {"msg", KEY_MSG},
+    {"command", KEY_COMMAND},   {"topic", KEY_TOPIC},         {"msg", KEY_MSG},
     {"delivery", KEY_DELIVERY}, {"last_seen", KEY_LAST_SEEN}, {"cache", KEY_CACHE},
 };
 
@@ -99,8 +99,7 @@ static bool apply_member(struct proto_request *req, enum key key, const struct j
     switch (key) {
     case KEY_COMMAND:
     case KEY_TOPIC:
-    case KEY_MSG:
-        return m->type == JSON_STRING;
+    case KEY_MSG: return m->type == JSON_STRING;
     case KEY_DELIVERY:
         if (m->type != JSON_STRING)
             return false;

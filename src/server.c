@@ -107,7 +107,8 @@ static int open_listener(struct server *s, char *err, size_t err_len)
     snprintf(where, sizeof(where), "%s%s%s:%s", ipv6 ? "[" : "", s->config.bind, ipv6 ? "]" : "",
              port);
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(s->config.bind, port, &hints, &ai);
@@ -226,7 +227,8 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
         s->rejected_max_clients++;
         uint64_t held;
         if (log_limit_allow(&s->reject_warnings, &held))
-            log_warn(s->config.log, "client %s rejected: --max-clients %zu reached (%llu similar not logged)",
+            log_warn(s->config.log,
+                     "client %s rejected: --max-clients %zu reached (%llu similar not logged)",
                      addr, s->max_clients, (unsigned long long)held);
         reject(fd);
         return;
@@ -235,7 +237,8 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct conn *c = conn_new(&s->env, fd, addr);
     if (!c || watch(s, fd, EPOLLIN, c) < 0) {
-        log_warn(s->config.log, "client %s rejected: %s", addr, c ? strerror(errno) : "out of memory");
+        log_warn(s->config.log, "client %s rejected: %s", addr,
+                 c ? strerror(errno) : "out of memory");
         if (c)
             conn_free(c);
         else
@@ -260,7 +263,8 @@ static void out_of_descriptors(struct server *s)
     s->rejected_no_fd++;
     uint64_t held;
     if (log_limit_allow(&s->fd_warnings, &held))
-        log_warn(s->config.log, "out of file descriptors: connection refused (%llu similar not logged)",
+        log_warn(s->config.log,
+                 "out of file descriptors: connection refused (%llu similar not logged)",
                  (unsigned long long)held);
     if (s->spare_fd >= 0) {
         close(s->spare_fd);
@@ -313,8 +317,7 @@ static void read_signals(struct server *s)
 {
     struct signalfd_siginfo info;
     while (read(s->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
-        log_info(s->config.log, "received SIG%s, shutting down",
-                 sigabbrev_np((int)info.ssi_signo));
+        log_info(s->config.log, "received SIG%s, shutting down", sigabbrev_np((int)info.ssi_signo));
         s->stopping = true;
     }
 }

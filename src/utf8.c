@@ -22,8 +22,7 @@ static size_t sequence_length(const uint8_t *p, size_t left)
     if (b >= 0xF0 && b <= 0xF4) {
         uint8_t lo = b == 0xF0 ? 0x90 : 0x80; /* F0: no overlongs */
         uint8_t hi = b == 0xF4 ? 0x8F : 0xBF; /* F4: nothing above U+10FFFF */
-        if (left < 4 || p[1] < lo || p[1] > hi || !is_continuation(p[2]) ||
-            !is_continuation(p[3]))
+        if (left < 4 || p[1] < lo || p[1] > hi || !is_continuation(p[2]) || !is_continuation(p[3]))
             return 0;
         return 4;
     }

@@ -45,7 +45,7 @@ struct broker_stats {
     size_t subscriptions;
     size_t cached_messages;
     size_t cached_bytes;
-    uint64_t messages_received; /* accepted sends */
+    uint64_t messages_received;  /* accepted sends */
     uint64_t messages_delivered; /* lines handed to clients, replays included */
 };
 
@@ -73,8 +73,7 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *topic,
                    int64_t last_seen);
 
 /* broker_unsubscribe: `c` leaves the topic; leaving one it is not in is fine. */
-void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *topic,
-                        size_t len);
+void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *topic, size_t len);
 
 struct broker_message {
     const char *topic; /* decoded topic name */

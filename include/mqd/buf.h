@@ -22,8 +22,10 @@ struct buf {
 
 #define BUF_REFS_STATIC UINT32_MAX
 #define BUF_MAX_LEN (UINT32_MAX - 1)
-#define BUF_STATIC(literal) \
-    { BUF_REFS_STATIC, (uint32_t)(sizeof(literal) - 1), (literal) }
+#define BUF_STATIC(literal)                                                                        \
+    {                                                                                              \
+        BUF_REFS_STATIC, (uint32_t)(sizeof(literal) - 1), (literal)                                \
+    }
 
 /* buf_new: a buf of `len` bytes with one reference, its bytes in *data for the
  * caller to fill before sharing it. NULL when out of memory or len > BUF_MAX_LEN. */

@@ -54,10 +54,10 @@ struct conn {
     struct conn *next_close;
     struct conn *prev, *next; /* every live conn, for shutdown */
     bool in_flush_list;
-    bool closing;      /* on the close list: deliver nothing more */
-    bool draining;     /* quit or end of input: close once output is written */
-    bool want_write;   /* output is waiting for the socket to drain */
-    uint32_t events;   /* registered with epoll; the server's business */
+    bool closing;             /* on the close list: deliver nothing more */
+    bool draining;            /* quit or end of input: close once output is written */
+    bool want_write;          /* output is waiting for the socket to drain */
+    uint32_t events;          /* registered with epoll; the server's business */
     char addr[CONN_ADDR_LEN]; /* "127.0.0.1:5000" or "[::1]:5000" */
 };
 

@@ -21,7 +21,15 @@
 #define JSON_MAX_DEPTH 512
 #define JSON_MAX_MEMBERS 8
 
-enum json_type { JSON_STRING, JSON_NUMBER, JSON_TRUE, JSON_FALSE, JSON_NULL, JSON_OBJECT, JSON_ARRAY };
+enum json_type {
+    JSON_STRING,
+    JSON_NUMBER,
+    JSON_TRUE,
+    JSON_FALSE,
+    JSON_NULL,
+    JSON_OBJECT,
+    JSON_ARRAY
+};
 
 struct json_span {
     const char *start; /* strings: the bytes between the quotes, still escaped */
@@ -32,8 +40,8 @@ struct json_member {
     struct json_span key; /* raw, as for a string value */
     enum json_type type;
     struct json_span value;
-    bool escaped;    /* a string value holding at least one backslash escape */
-    bool integer;    /* a number with neither fraction nor exponent */
+    bool escaped; /* a string value holding at least one backslash escape */
+    bool integer; /* a number with neither fraction nor exponent */
 };
 
 struct json_value {

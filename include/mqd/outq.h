@@ -16,7 +16,7 @@
 struct outq {
     struct buf **items; /* a ring of `cap` slots */
     size_t cap;
-    size_t head;   /* slot of the oldest buf */
+    size_t head; /* slot of the oldest buf */
     size_t count;
     size_t offset; /* bytes of the oldest buf already written */
     size_t bytes;  /* bytes queued and not yet written */

@@ -30,12 +30,12 @@ struct proto_request {
     enum proto_command command;
     const char *topic; /* decoded; may contain any byte but NUL */
     size_t topic_len;
-    int64_t last_seen; /* subscribe: -1 when absent; clamped to 64 bits */
-    bool cache;        /* subscribe and send: true when absent */
-    bool one;          /* send: delivery "one" */
+    int64_t last_seen;  /* subscribe: -1 when absent; clamped to 64 bits */
+    bool cache;         /* subscribe and send: true when absent */
+    bool one;           /* send: delivery "one" */
     const char *object; /* send: the raw object, '{' to '}' */
     size_t object_len;
-    char *topic_heap;  /* owned: a decoded topic too long for topic_inline */
+    char *topic_heap; /* owned: a decoded topic too long for topic_inline */
     char topic_inline[64];
 };
 
