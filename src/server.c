@@ -293,8 +293,11 @@ static void accept_clients(struct server *s)
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* Linux reports EMFILE before it looks at the queue, so even an
+             * empty backlog says EMFILE: retrying here would spin; epoll tells
+             * us again if a connection is still waiting */
             out_of_descriptors(s);
-            continue;
+            return;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             log_error(s->config.log, "accept failed: %s", strerror(errno));
