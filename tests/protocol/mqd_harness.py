@@ -1,0 +1,169 @@
+"""Starting mqd and talking to it, for the protocol suite.
+
+Servers listen on 127.0.0.1 on a free port; their stderr goes to a file (a
+pipe nobody drains could block the server). Replies are read with timeouts,
+never waited for with sleeps."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+BINARY = os.environ.get(
+    "MQD_BINARY", os.path.join(os.path.dirname(__file__), "..", "..", "build", "mqd"))
+TIMEOUT = 10.0
+OK = {"success": True}
+BAD_UTF8 = {"success": False, "reason": "Could not decode input as UTF-8"}
+BAD_JSON = {"success": False, "reason": "Could not parse json"}
+MALFORMED = {"success": False, "reason": "Malformed json message"}
+TOO_LONG = {"success": False, "reason": "Line too long"}
+TOO_MANY = {"success": False, "reason": "Too many connections"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_mqd(*args, timeout=TIMEOUT, preexec_fn=None):
+    """Runs mqd to completion (for options that exit): (status, stdout, stderr)."""
+    p = subprocess.run([BINARY, *args], capture_output=True, timeout=timeout,
+                       preexec_fn=preexec_fn, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class Server:
+    """One mqd process on a free loopback port."""
+
+    def __init__(self, *args, preexec_fn=None, env=None):
+        if not os.path.exists(BINARY):
+            raise RuntimeError(f"mqd binary not found at {BINARY}: build it first")
+        self.log = tempfile.TemporaryFile()
+        for _ in range(5):
+            self.port = free_port()
+            # "{port}" in an argument puts the port there instead of --port
+            argv = [a.replace("{port}", str(self.port)) for a in args]
+            if argv == list(args):
+                argv = ["--port", str(self.port), *args]
+            self.proc = subprocess.Popen(
+                [BINARY, *argv], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=preexec_fn,
+                env=env)
+            if self._wait_ready():
+                return
+            if "Address already in use" not in self.stderr():
+                break
+        raise RuntimeError("mqd did not start: " + self.stderr())
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if f"listening on" in self.stderr():
+                return True
+            time.sleep(0.005)
+        return False
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def wait_for_log(self, text):
+        deadline = time.monotonic() + TIMEOUT
+        while text not in self.stderr():
+            assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.stderr()}"
+            time.sleep(0.01)
+
+    def client(self):
+        return Client(self.port)
+
+    def rss_kib(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stop(self, sig=None):
+        """Stops the server (SIGTERM by default); returns its exit status."""
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(TIMEOUT * 3)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Client:
+    """A connection that sends raw bytes and reads "\\r\\n"-ended JSON lines."""
+
+    def __init__(self, port, family=socket.AF_INET, host="127.0.0.1"):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def cmd(self, **fields):
+        self.send(json.dumps(fields) + "\n")
+
+    def raw_line(self, timeout=TIMEOUT):
+        """The next line with its "\\r\\n"; b"" at end of stream."""
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                rest, self.buf = self.buf, b""
+                assert rest == b"", f"stream ended inside a line: {rest[:100]!r}"
+                return b""
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        assert line.endswith(b"\r"), f"line not ended by \\r\\n: {line[:200]!r}"
+        return line + b"\n"
+
+    def line(self, timeout=TIMEOUT):
+        raw = self.raw_line(timeout)
+        assert raw, "connection closed, a line was expected"
+        return json.loads(raw)
+
+    def lines(self, n):
+        return [self.line() for _ in range(n)]
+
+    def request(self, **fields):
+        """Sends one command, returns its reply (the next line)."""
+        self.cmd(**fields)
+        return self.line()
+
+    def sync(self):
+        """Proves nothing else is queued: a no-op command's reply is next."""
+        assert self.request(command="unsubscribe", topic="\x01sync") == OK
+
+    def at_eof(self, timeout=TIMEOUT):
+        try:
+            return self.raw_line(timeout) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def subscribe(client, topic, **extra):
+    assert client.request(command="subscribe", topic=topic, **extra) == OK
+
+
+def send(client, topic, msg, delivery="all", **extra):
+    assert client.request(command="send", topic=topic, msg=msg, delivery=delivery, **extra) == OK
