@@ -1,0 +1,184 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fail_alloc.h"
+#include "mqd/outq.h"
+
+static struct buf *line_of(size_t len, char fill)
+{
+    char *data;
+    struct buf *b = buf_new(len, &data);
+    memset(data, fill, len);
+    return b;
+}
+
+static void socket_pair(int fds[2], int sndbuf)
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    if (sndbuf)
+        setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+}
+
+static size_t read_all(int fd, char *out, size_t cap)
+{
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    size_t n = 0;
+    ssize_t got;
+    while (n < cap && (got = read(fd, out + n, cap - n)) > 0)
+        n += (size_t)got;
+    return n;
+}
+
+static void pushing_counts_bytes_and_takes_references(void **state)
+{
+    (void)state;
+    struct outq q;
+    outq_init(&q);
+    struct buf *b = line_of(10, 'a');
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(outq_push(&q, b), 0);
+    assert_int_equal(q.bytes, 1000);
+    assert_int_equal(b->refs, 101);
+    outq_clear(&q);
+    assert_int_equal(b->refs, 1);
+    buf_unref(b);
+}
+
+static void flush_writes_everything_in_order(void **state)
+{
+    (void)state;
+    int fds[2];
+    socket_pair(fds, 0);
+    struct outq q;
+    outq_init(&q);
+    for (int i = 0; i < 26; i++) {
+        struct buf *b = line_of((size_t)i + 1, (char)('a' + i));
+        outq_push(&q, b);
+        buf_unref(b);
+    }
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    assert_true(outq_empty(&q));
+    assert_int_equal(q.bytes, 0);
+    char got[400];
+    size_t n = read_all(fds[1], got, sizeof(got));
+    assert_int_equal(n, 26 * 27 / 2);
+    for (size_t i = 0, at = 0; i < 26; at += ++i)
+        for (size_t k = 0; k <= i; k++)
+            assert_int_equal(got[at + k], 'a' + (int)i);
+    outq_clear(&q);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void partial_writes_resume_where_they_stopped(void **state)
+{
+    (void)state;
+    int fds[2];
+    socket_pair(fds, 4096);
+    struct outq q;
+    outq_init(&q);
+    enum { LINES = 300, LEN = 1000 };
+    for (int i = 0; i < LINES; i++) {
+        struct buf *b = line_of(LEN, (char)('A' + i % 26));
+        outq_push(&q, b);
+        buf_unref(b);
+    }
+    char *got = malloc(LINES * LEN);
+    size_t n = 0;
+    int rounds = 0;
+    enum outq_status st;
+    while ((st = outq_flush(&q, fds[0], SIZE_MAX)) == OUTQ_FULL) {
+        n += read_all(fds[1], got + n, LINES * LEN - n);
+        /* every byte written was counted out of the queue, no more */
+        assert_int_equal(n, (size_t)LINES * LEN - q.bytes);
+        rounds++;
+    }
+    assert_int_equal(st, OUTQ_EMPTY);
+    n += read_all(fds[1], got + n, LINES * LEN - n);
+    assert_true(rounds > 1);
+    assert_int_equal(n, LINES * LEN);
+    for (size_t i = 0; i < LINES * LEN; i++)
+        assert_int_equal(got[i], 'A' + (int)(i / LEN) % 26);
+    free(got);
+    outq_clear(&q);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void the_budget_bounds_one_flush(void **state)
+{
+    (void)state;
+    int fds[2];
+    socket_pair(fds, 0);
+    struct outq q;
+    outq_init(&q);
+    struct buf *b = line_of(100, 'x');
+    for (int i = 0; i < 10; i++)
+        outq_push(&q, b);
+    buf_unref(b);
+    assert_int_equal(outq_flush(&q, fds[0], 250), OUTQ_FULL);
+    assert_true(q.bytes >= 700 && q.bytes < 1000);
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    outq_clear(&q);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void a_closed_peer_is_an_error(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    socket_pair(fds, 0);
+    close(fds[1]);
+    struct outq q;
+    outq_init(&q);
+    struct buf *b = line_of(10, 'x');
+    outq_push(&q, b);
+    buf_unref(b);
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_ERROR);
+    outq_clear(&q);
+    close(fds[0]);
+}
+
+static void a_push_without_memory_changes_nothing(void **state)
+{
+    (void)state;
+    struct outq q;
+    outq_init(&q);
+    struct buf *b = line_of(10, 'x');
+    for (int i = 0; i < 8; i++) /* fills the first allocation */
+        outq_push(&q, b);
+    fail_alloc_after(0);
+    assert_int_equal(outq_push(&q, b), -1);
+    assert_int_equal(q.count, 8);
+    assert_int_equal(q.bytes, 80);
+    assert_int_equal(b->refs, 9);
+    assert_int_equal(outq_push(&q, b), 0);
+    outq_clear(&q);
+    buf_unref(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pushing_counts_bytes_and_takes_references),
+        cmocka_unit_test(flush_writes_everything_in_order),
+        cmocka_unit_test(partial_writes_resume_where_they_stopped),
+        cmocka_unit_test(the_budget_bounds_one_flush),
+        cmocka_unit_test(a_closed_peer_is_an_error),
+        cmocka_unit_test(a_push_without_memory_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
