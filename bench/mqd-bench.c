@@ -1,0 +1,721 @@
+/*
+ * mqd-bench: a load generator for mqd, and for Redis pub/sub to compare.
+ *
+ * One thread, one epoll loop, non-blocking sockets. S subscribers join T
+ * topics (subscriber i takes topic i % T); once every subscribe is answered,
+ * P publishers send round-robin over the topics with at most W sends each
+ * waiting for their reply. Every msg carries its send time, its publisher and
+ * a sequence number per (publisher, topic), padded to --size bytes, so a
+ * subscriber measures latency and finds lost or repeated deliveries without
+ * parsing JSON. Counters reset after the warm-up; loss is counted over the
+ * whole run, after a drain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (256 * 1024)
+#define HEADER_LEN 32 /* 16 hex time, 4 hex publisher, 12 hex sequence */
+#define HIST_SUB 16
+#define HIST_BUCKETS (64 * HIST_SUB)
+
+enum proto { PROTO_MQD, PROTO_REDIS };
+
+struct config {
+    unsigned port;
+    enum proto proto;
+    size_t subscribers, publishers, topics, size, window;
+    double duration, warmup, rate;
+    long server_pid;
+    bool json, idle;
+    size_t fill;
+};
+
+struct client {
+    int fd;
+    bool publisher;
+    size_t id;
+    char *in; /* unfinished input line */
+    size_t in_len;
+    char *out; /* bytes not yet written */
+    size_t out_len, out_cap;
+    size_t line_in_msg;    /* redis subscribers: line position inside a message */
+    size_t replies_wanted; /* subscribe replies still expected */
+    /* publishers */
+    size_t inflight;
+    size_t next_topic;
+    size_t *ring; /* topics of the sends waiting for replies, oldest first */
+    size_t ring_head;
+    uint64_t *seq; /* next sequence number per topic */
+    /* subscribers */
+    uint64_t *last_seq; /* per publisher: last sequence seen, +1 (0: none) */
+};
+
+struct counters {
+    uint64_t acked, delivered, payload_bytes;
+    uint64_t hist[HIST_BUCKETS];
+};
+
+struct bench {
+    struct config cfg;
+    int epoll_fd, timer_fd;
+    struct client *clients; /* subscribers first, then publishers */
+    size_t nclients;
+    size_t *subs_per_topic;
+    char **topic_names;
+    bool publishing;
+    struct counters window, total;
+    uint64_t expected, lost, duplicated, paced_sent;
+    double paced_start;
+    char read_buf[READ_SIZE];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "mqd-bench: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        die("calloc");
+    return p;
+}
+
+/* histogram: log-linear buckets, 16 per power of two (about 6% wide) */
+static size_t hist_bucket(uint64_t v)
+{
+    if (v < HIST_SUB)
+        return (size_t)v;
+    int e = 63 - __builtin_clzll(v);
+    uint64_t sub = (v >> (e - 4)) & (HIST_SUB - 1);
+    return (size_t)(e - 3) * HIST_SUB + (size_t)sub;
+}
+
+static double hist_value(size_t bucket)
+{
+    if (bucket < HIST_SUB)
+        return (double)bucket;
+    size_t e = bucket / HIST_SUB + 3, sub = bucket % HIST_SUB;
+    double low = (double)((UINT64_C(1) << e) + ((uint64_t)sub << (e - 4)));
+    return low + (double)(UINT64_C(1) << (e - 4)) / 2;
+}
+
+static double hist_quantile(const uint64_t *hist, double q)
+{
+    uint64_t total = 0, seen = 0;
+    for (size_t i = 0; i < HIST_BUCKETS; i++)
+        total += hist[i];
+    if (total == 0)
+        return 0;
+    uint64_t rank = (uint64_t)(q * (double)total);
+    for (size_t i = 0; i < HIST_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen > rank)
+            return hist_value(i);
+    }
+    return hist_value(HIST_BUCKETS - 1);
+}
+
+static void put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+}
+
+static uint64_t get_hex(const char *in, int digits)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < digits; i++) {
+        char c = in[i];
+        v = v * 16 + (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return v;
+}
+
+static void out_reserve(struct client *c, size_t more)
+{
+    if (c->out_len + more <= c->out_cap)
+        return;
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap < c->out_len + more)
+        cap *= 2;
+    c->out = realloc(c->out, cap);
+    if (!c->out)
+        die("realloc");
+    c->out_cap = cap;
+}
+
+static void out_append(struct client *c, const char *data, size_t len)
+{
+    out_reserve(c, len);
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+}
+
+static void flush_out(struct bench *b, struct client *c)
+{
+    size_t done = 0;
+    while (done < c->out_len) {
+        ssize_t n = write(c->fd, c->out + done, c->out_len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            die("write");
+        }
+        done += (size_t)n;
+    }
+    memmove(c->out, c->out + done, c->out_len - done);
+    c->out_len -= done;
+    struct epoll_event ev = {.events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void append_subscribe(struct bench *b, struct client *c, const char *topic)
+{
+    char line[256];
+    int n = b->cfg.proto == PROTO_MQD
+                /* no cache replay: Redis has none, and runs must not see each other */
+                ? snprintf(line, sizeof(line),
+                           "{\"command\":\"subscribe\",\"topic\":\"%s\",\"cache\":false}\n", topic)
+                : snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                           strlen(topic), topic);
+    out_append(c, line, (size_t)n);
+}
+
+/* append_send: one publish of a fresh payload to topic t. */
+static void append_send(struct bench *b, struct client *c, size_t t)
+{
+    const char *topic = b->topic_names[t];
+    size_t tlen = strlen(topic), size = b->cfg.size;
+    char head[160];
+    int n = b->cfg.proto == PROTO_MQD
+                ? snprintf(head, sizeof(head), "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"",
+                           topic)
+                : snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                           tlen, topic, size);
+    const char *tail = b->cfg.proto == PROTO_MQD ? "\",\"delivery\":\"all\"}\n" : "\r\n";
+    size_t tail_len = strlen(tail);
+    out_reserve(c, (size_t)n + size + tail_len);
+    char *p = c->out + c->out_len;
+    memcpy(p, head, (size_t)n);
+    p += n;
+    put_hex(p, now_ns(), 16);
+    put_hex(p + 16, c->id, 4);
+    put_hex(p + 20, c->seq[t]++, 12);
+    memset(p + HEADER_LEN, 'x', size - HEADER_LEN);
+    memcpy(p + size, tail, tail_len);
+    c->out_len += (size_t)n + size + tail_len;
+    c->ring[(c->ring_head + c->inflight) % b->cfg.window] = t;
+    c->inflight++;
+}
+
+static void fill_window(struct bench *b, struct client *c, size_t limit)
+{
+    size_t sent = 0;
+    while (c->inflight < b->cfg.window && sent < limit) {
+        append_send(b, c, c->next_topic);
+        c->next_topic = (c->next_topic + 1) % b->cfg.topics;
+        sent++;
+    }
+    b->paced_sent += sent;
+    if (c->out_len)
+        flush_out(b, c);
+}
+
+static void on_ack(struct bench *b, struct client *c)
+{
+    size_t t = c->ring[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % b->cfg.window;
+    c->inflight--;
+    b->window.acked++;
+    b->total.acked++;
+    b->expected += b->subs_per_topic[t];
+}
+
+static void on_payload(struct bench *b, struct client *c, const char *p, size_t len)
+{
+    if (len < HEADER_LEN)
+        return;
+    uint64_t sent = get_hex(p, 16), pub = get_hex(p + 16, 4), seq = get_hex(p + 20, 12);
+    uint64_t latency = now_ns() - sent;
+    b->window.hist[hist_bucket(latency)]++;
+    b->window.delivered++;
+    b->total.delivered++;
+    b->window.payload_bytes += b->cfg.size;
+    if (pub < b->cfg.publishers) {
+        if (seq + 1 <= c->last_seq[pub])
+            b->duplicated++;
+        else
+            c->last_seq[pub] = seq + 1;
+    }
+}
+
+/* on_line: one complete input line (without "\r\n"). */
+static void on_line(struct bench *b, struct client *c, const char *line, size_t len)
+{
+    if (c->replies_wanted > 0) {
+        /* redis answers a subscribe with six lines, mqd with one */
+        if (b->cfg.proto == PROTO_MQD || ++c->line_in_msg == 6) {
+            c->line_in_msg = 0;
+            c->replies_wanted--;
+        }
+        return;
+    }
+    if (c->publisher) {
+        on_ack(b, c);
+        return;
+    }
+    if (b->cfg.proto == PROTO_REDIS) {
+        if (++c->line_in_msg < 7)
+            return;
+        c->line_in_msg = 0;
+        on_payload(b, c, line, len);
+        return;
+    }
+    const char *msg = memmem(line, len, "\"msg\":\"", 7);
+    if (msg)
+        on_payload(b, c, msg + 7, len - (size_t)(msg + 7 - line));
+}
+
+static void read_client(struct bench *b, struct client *c)
+{
+    ssize_t n = read(c->fd, b->read_buf, sizeof(b->read_buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        fprintf(stderr, "mqd-bench: the server closed a %s connection\n",
+                c->publisher ? "publisher" : "subscriber");
+        exit(1);
+    }
+    const char *p = b->read_buf, *end = p + n;
+    size_t acked_before = c->inflight;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            c->in = realloc(c->in, c->in_len + (size_t)(end - p));
+            memcpy(c->in + c->in_len, p, (size_t)(end - p));
+            c->in_len += (size_t)(end - p);
+            break;
+        }
+        if (c->in_len) {
+            c->in = realloc(c->in, c->in_len + (size_t)(nl - p));
+            memcpy(c->in + c->in_len, p, (size_t)(nl - p));
+            size_t len = c->in_len + (size_t)(nl - p);
+            on_line(b, c, c->in, len && c->in[len - 1] == '\r' ? len - 1 : len);
+            c->in_len = 0;
+        } else {
+            size_t len = (size_t)(nl - p);
+            on_line(b, c, p, len && p[len - 1] == '\r' ? len - 1 : len);
+        }
+        p = nl + 1;
+    }
+    if (c->publisher && b->publishing && b->cfg.rate == 0 && c->inflight < acked_before)
+        fill_window(b, c, SIZE_MAX);
+}
+
+static int connect_one(struct bench *b)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        die("socket");
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)b->cfg.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("connect");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+static void setup(struct bench *b)
+{
+    struct config *cfg = &b->cfg;
+    b->topic_names = xcalloc(cfg->topics, sizeof(char *));
+    b->subs_per_topic = xcalloc(cfg->topics, sizeof(size_t));
+    for (size_t t = 0; t < cfg->topics; t++) {
+        b->topic_names[t] = xcalloc(24, 1);
+        snprintf(b->topic_names[t], 24, "t%zu", t);
+    }
+    b->nclients = cfg->subscribers + cfg->publishers;
+    b->clients = xcalloc(b->nclients, sizeof(struct client));
+    b->epoll_fd = epoll_create1(0);
+    for (size_t i = 0; i < b->nclients; i++) {
+        struct client *c = &b->clients[i];
+        c->fd = connect_one(b);
+        c->publisher = i >= cfg->subscribers;
+        c->id = c->publisher ? i - cfg->subscribers : i;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+        if (c->publisher) {
+            c->ring = xcalloc(cfg->window, sizeof(size_t));
+            c->seq = xcalloc(cfg->topics, sizeof(uint64_t));
+            c->next_topic = c->id % cfg->topics;
+        } else {
+            c->last_seq = xcalloc(cfg->publishers, sizeof(uint64_t));
+            size_t t = i % cfg->topics;
+            b->subs_per_topic[t]++;
+            c->replies_wanted = 1;
+            append_subscribe(b, c, b->topic_names[t]);
+            flush_out(b, c);
+        }
+    }
+}
+
+static void handle_events(struct bench *b, int timeout_ms)
+{
+    struct epoll_event events[256];
+    int n = epoll_wait(b->epoll_fd, events, 256, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.ptr == &b->timer_fd) {
+            uint64_t ticks;
+            if (read(b->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+                die("timerfd");
+            continue;
+        }
+        struct client *c = events[i].data.ptr;
+        if (events[i].events & EPOLLOUT)
+            flush_out(b, c);
+        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            read_client(b, c);
+    }
+}
+
+static size_t pending_subscribes(const struct bench *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->cfg.subscribers; i++)
+        n += b->clients[i].replies_wanted;
+    return n;
+}
+
+static void wait_for_subscribes(struct bench *b)
+{
+    double deadline = now_s() + 60;
+    while (pending_subscribes(b) > 0) {
+        if (now_s() > deadline) {
+            fprintf(stderr, "mqd-bench: subscribe replies did not come\n");
+            exit(1);
+        }
+        handle_events(b, 100);
+    }
+}
+
+/* pace: sends what the rate says is due by now, spread over the publishers */
+static void pace(struct bench *b)
+{
+    double due = (now_s() - b->paced_start) * b->cfg.rate;
+    size_t pubs = b->cfg.publishers;
+    while ((double)b->paced_sent < due) {
+        uint64_t before = b->paced_sent;
+        for (size_t j = 0; j < pubs && (double)b->paced_sent < due; j++)
+            fill_window(b, &b->clients[b->cfg.subscribers + j], 1);
+        if (b->paced_sent == before)
+            break; /* every window full */
+    }
+}
+
+static void publish_until(struct bench *b, double end)
+{
+    while (now_s() < end) {
+        if (b->cfg.rate > 0)
+            pace(b);
+        handle_events(b, b->cfg.rate > 0 ? 1 : 50);
+    }
+}
+
+static void start_publishing(struct bench *b)
+{
+    b->publishing = true;
+    if (b->cfg.rate > 0) {
+        b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+        struct itimerspec its = {{0, 200000}, {0, 200000}}; /* 0.2 ms ticks */
+        timerfd_settime(b->timer_fd, 0, &its, NULL);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->timer_fd};
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->timer_fd, &ev);
+        b->paced_start = now_s();
+        return;
+    }
+    for (size_t j = 0; j < b->cfg.publishers; j++)
+        fill_window(b, &b->clients[b->cfg.subscribers + j], SIZE_MAX);
+}
+
+static void drain(struct bench *b)
+{
+    b->publishing = false;
+    double deadline = now_s() + 2;
+    for (;;) {
+        size_t inflight = 0;
+        for (size_t j = 0; j < b->cfg.publishers; j++)
+            inflight += b->clients[b->cfg.subscribers + j].inflight;
+        if ((inflight == 0 && b->total.delivered >= b->expected) || now_s() > deadline)
+            break;
+        handle_events(b, 10);
+    }
+    b->lost = b->expected > b->total.delivered ? b->expected - b->total.delivered : 0;
+}
+
+static long rss_kib(long pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void report_load(struct bench *b, double seconds, double cpu)
+{
+    const uint64_t *h = b->window.hist;
+    double pub = (double)b->window.acked / seconds, del = (double)b->window.delivered / seconds;
+    double mb = (double)b->window.payload_bytes / seconds / 1e6;
+    double p50 = hist_quantile(h, 0.5) / 1e3, p99 = hist_quantile(h, 0.99) / 1e3,
+           p999 = hist_quantile(h, 0.999) / 1e3;
+    long rss = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
+    if (b->cfg.json) {
+        printf(
+            "{\"published_per_s\": %.0f, \"delivered_per_s\": %.0f, \"delivered_mb_per_s\": %.2f, "
+            "\"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"acked\": %" PRIu64
+            ", \"delivered\": %" PRIu64 ", \"expected\": %" PRIu64 ", \"lost\": %" PRIu64
+            ", \"duplicated\": %" PRIu64 ", \"cpu_percent\": %.0f, \"server_rss_kib\": %ld}\n",
+            pub, del, mb, p50, p99, p999, b->total.acked, b->total.delivered, b->expected, b->lost,
+            b->duplicated, 100 * cpu / seconds, rss);
+        return;
+    }
+    printf(
+        "published %.0f msg/s, delivered %.0f msg/s (%.1f MB/s), latency p50 %.1f us p99 %.1f us "
+        "p99.9 %.1f us, lost %" PRIu64 ", duplicated %" PRIu64 ", bench cpu %.0f%%, server rss "
+        "%ld KiB\n",
+        pub, del, mb, p50, p99, p999, b->lost, b->duplicated, 100 * cpu / seconds, rss);
+}
+
+static void run_load(struct bench *b)
+{
+    setup(b);
+    wait_for_subscribes(b);
+    start_publishing(b);
+    publish_until(b, now_s() + b->cfg.warmup);
+    memset(&b->window, 0, sizeof(b->window));
+    double cpu0 = cpu_seconds(), t0 = now_s();
+    publish_until(b, t0 + b->cfg.duration);
+    double seconds = now_s() - t0, cpu = cpu_seconds() - cpu0;
+    struct counters measured = b->window;
+    drain(b);
+    b->window = measured;
+    report_load(b, seconds, cpu);
+}
+
+static void run_idle(struct bench *b)
+{
+    long before = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
+    b->cfg.topics = b->cfg.subscribers;
+    b->cfg.publishers = 0;
+    setup(b);
+    wait_for_subscribes(b);
+    long after = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
+    double per = (double)(after - before) * 1024 / (double)b->cfg.subscribers;
+    if (b->cfg.json)
+        printf("{\"connections\": %zu, \"rss_before_kib\": %ld, \"rss_after_kib\": %ld, "
+               "\"bytes_per_connection\": %.0f}\n",
+               b->cfg.subscribers, before, after, per);
+    else
+        printf("%zu idle subscribed connections: server rss %ld -> %ld KiB, %.0f bytes each\n",
+               b->cfg.subscribers, before, after, per);
+}
+
+static void run_fill(struct bench *b)
+{
+    long before = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
+    b->cfg.subscribers = 0;
+    b->cfg.publishers = 1;
+    setup(b);
+    struct client *c = &b->clients[0];
+    b->publishing = true;
+    size_t total = b->cfg.fill * b->cfg.topics;
+    while (b->total.acked < total) {
+        size_t left = total - b->total.acked - c->inflight;
+        if (left)
+            fill_window(b, c, left);
+        handle_events(b, 100);
+    }
+    long after = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
+    /* a cached line: the send object with `, "index": N` and "\r\n" */
+    double line =
+        (double)strlen(
+            "{\"command\":\"send\",\"topic\":\"t0000\",\"msg\":\"\",\"delivery\":\"all\"}") +
+        (double)b->cfg.size + strlen(", \"index\": 00}\r\n");
+    double raw = line * (double)total;
+    if (b->cfg.json)
+        printf("{\"messages\": %zu, \"raw_bytes\": %.0f, \"rss_before_kib\": %ld, "
+               "\"rss_after_kib\": %ld, \"rss_over_raw\": %.3f}\n",
+               total, raw, before, after, (double)(after - before) * 1024 / raw);
+    else
+        printf("%zu messages cached (%.0f raw bytes): server rss %ld -> %ld KiB, %.3f x raw\n",
+               total, raw, before, after, (double)(after - before) * 1024 / raw);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: mqd-bench --port N [options]\n"
+            "  --proto mqd|redis   protocol of the server (default mqd)\n"
+            "  --subscribers S     subscriber connections (default 100)\n"
+            "  --publishers P      publisher connections (default 1)\n"
+            "  --topics T          topics; subscriber i takes topic i %% T (default 1)\n"
+            "  --size BYTES        msg length, at least %d (default 64)\n"
+            "  --window W          unacknowledged sends per publisher (default 256)\n"
+            "  --duration SEC      measured time (default 5)\n"
+            "  --warmup SEC        time before measuring (default 1)\n"
+            "  --rate N            total msg/s over all publishers, 0 = unpaced (default 0)\n"
+            "  --server-pid PID    report the server's RSS\n"
+            "  --idle              connect and subscribe only, then report RSS (scenario D)\n"
+            "  --fill N            publish N messages per topic, no subscribers (scenario E)\n"
+            "  --json              print one JSON object\n",
+            HEADER_LEN);
+}
+
+static double number(const char *flag, const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (*end || v < 0) {
+        fprintf(stderr, "mqd-bench: invalid value '%s' for %s\n", text, flag);
+        usage(stderr);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_args(int argc, char **argv, struct config *c)
+{
+    *c = (struct config){.subscribers = 100,
+                         .publishers = 1,
+                         .topics = 1,
+                         .size = 64,
+                         .window = 256,
+                         .duration = 5,
+                         .warmup = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            c->json = true;
+            continue;
+        }
+        if (strcmp(a, "--idle") == 0) {
+            c->idle = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!v) {
+            fprintf(stderr, "mqd-bench: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            exit(2);
+        }
+        i++;
+        if (strcmp(a, "--port") == 0)
+            c->port = (unsigned)number(a, v);
+        else if (strcmp(a, "--proto") == 0)
+            c->proto = strcmp(v, "redis") == 0 ? PROTO_REDIS : PROTO_MQD;
+        else if (strcmp(a, "--subscribers") == 0)
+            c->subscribers = (size_t)number(a, v);
+        else if (strcmp(a, "--publishers") == 0)
+            c->publishers = (size_t)number(a, v);
+        else if (strcmp(a, "--topics") == 0)
+            c->topics = (size_t)number(a, v);
+        else if (strcmp(a, "--size") == 0)
+            c->size = (size_t)number(a, v);
+        else if (strcmp(a, "--window") == 0)
+            c->window = (size_t)number(a, v);
+        else if (strcmp(a, "--duration") == 0)
+            c->duration = number(a, v);
+        else if (strcmp(a, "--warmup") == 0)
+            c->warmup = number(a, v);
+        else if (strcmp(a, "--rate") == 0)
+            c->rate = number(a, v);
+        else if (strcmp(a, "--server-pid") == 0)
+            c->server_pid = (long)number(a, v);
+        else if (strcmp(a, "--fill") == 0)
+            c->fill = (size_t)number(a, v);
+        else {
+            fprintf(stderr, "mqd-bench: unknown option '%s'\n", a);
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (!c->port || c->size < HEADER_LEN || !c->topics || !c->window ||
+        (c->publishers == 0 && !c->idle)) {
+        fprintf(stderr,
+                "mqd-bench: need --port, --size >= %d, and topics, window, publishers > 0\n",
+                HEADER_LEN);
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct bench b;
+    parse_args(argc, argv, &b.cfg);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (b.cfg.idle)
+        run_idle(&b);
+    else if (b.cfg.fill)
+        run_fill(&b);
+    else
+        run_load(&b);
+    return 0;
+}

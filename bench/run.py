@@ -1,0 +1,158 @@
+"""Runs the benchmark scenarios against mqd and Redis and writes
+docs/BENCHMARKS.md (the table between its markers; the rest is kept).
+
+Each cell starts a fresh server on a free loopback port, pinned to CPU 0 with
+the load generator on CPU 1 (when there are two), and stops it after."""
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MQD = os.path.join(ROOT, "build-bench", "mqd")
+BENCH = os.path.join(ROOT, "build-bench", "bench", "mqd-bench")
+DOC = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+PINNED = os.cpu_count() >= 2
+
+# scenario: (title, bench args, figures: (key, label, higher is better))
+SCENARIOS = {
+    "A": ("fan-out: 1 topic, 100 subscribers, 1 publisher, 64 B, window 256",
+          ["--subscribers", "100", "--topics", "1", "--publishers", "1"],
+          [("delivered_per_s", "delivered msg/s", True)]),
+    "B": ("many topics: 1000 topics x 1 subscriber, 10 publishers, 64 B",
+          ["--subscribers", "1000", "--topics", "1000", "--publishers", "10"],
+          [("delivered_per_s", "delivered msg/s", True)]),
+    "C": ("latency: 1 topic, 10 subscribers, 10,000 msg/s paced",
+          ["--subscribers", "10", "--topics", "1", "--rate", "10000"],
+          [("p50_us", "p50 us", False), ("p99_us", "p99 us", False),
+           ("p999_us", "p99.9 us", False)]),
+    "D": ("memory: 10,000 idle connections, one topic each",
+          ["--idle", "--subscribers", "10000"],
+          [("bytes_per_connection", "server bytes per connection", False)]),
+    "E": ("cache: 10,000 topics x 100 cached messages of 1 KiB (mqd only)",
+          ["--fill", "100", "--topics", "10000", "--size", "1024"],
+          [("rss_over_raw", "server RSS / raw cached bytes", False)]),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(server):
+    port = free_port()
+    if server == "mqd":
+        argv = [MQD, "--port", str(port), "--max-clients", "20000", "--log-level", "warn"]
+    else:
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--maxclients", "20000", "--loglevel", "warning"]
+    if PINNED:
+        argv = ["taskset", "-c", "0"] + argv
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{server} did not start")
+            time.sleep(0.01)
+
+
+def run_cell(server, scenario, seconds):
+    proc, port = start(server)
+    try:
+        argv = [BENCH, "--port", str(port), "--proto", server, "--server-pid", str(proc.pid),
+                "--json", "--duration", str(seconds), "--warmup", "1"] + SCENARIOS[scenario][1]
+        if PINNED:
+            argv = ["taskset", "-c", "1"] + argv
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError(f"{server} {scenario}: {out.stderr.strip()}")
+        result = json.loads(out.stdout)
+        if result.get("lost") or result.get("duplicated"):
+            raise RuntimeError(f"{server} {scenario}: lost or duplicated deliveries: {result}")
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def fmt(v):
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} M"
+    if v >= 1e4:
+        return f"{v / 1e3:.0f} k"
+    return f"{v:.3g}" if v < 10 else f"{v:.0f}"
+
+
+def cell(values):
+    med = statistics.median(values)
+    if len(values) == 1:
+        return med, fmt(med)
+    return med, f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def machine():
+    model = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    mqd = subprocess.run([MQD, "--version"], capture_output=True, text=True).stdout
+    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}; "
+            f"{mqd.strip()}; {redis.split()[2] if redis else 'redis ?'}")
+
+
+def main():
+    quick = "--quick" in sys.argv
+    reps, seconds = (1, 2) if quick else (3, 5)
+    results = {}
+    for scenario in SCENARIOS:
+        servers = ["mqd"] if scenario == "E" else ["mqd", "redis"]
+        for rep in range(reps):
+            for server in servers:   # interleaved: mqd, redis, mqd, redis, ...
+                r = run_cell(server, scenario, seconds)
+                results.setdefault((scenario, server), []).append(r)
+                print(scenario, server, rep + 1, json.dumps(r), flush=True)
+    rows = ["| scenario | figure | mqd | Redis | mqd/Redis |", "|---|---|---|---|---|"]
+    for scenario, (title, _, figures) in SCENARIOS.items():
+        for key, label, _higher in figures:
+            m_med, m_txt = cell([r[key] for r in results[(scenario, "mqd")]])
+            if (scenario, "redis") in results:
+                r_med, r_txt = cell([r[key] for r in results[(scenario, "redis")]])
+                ratio = f"{m_med / r_med:.2f}" if r_med else "–"
+            else:
+                r_txt, ratio = "–", "–"
+            rows.append(f"| {scenario}. {title} | {label} | {m_txt} | {r_txt} | {ratio} |")
+    pin = "server on CPU 0, load generator on CPU 1" if PINNED else "not pinned (one CPU)"
+    block = "\n".join([
+        BEGIN,
+        f"Latest run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"`bench/run.sh{' --quick' if quick else ''}`; {machine()}; {pin}; "
+        f"{reps} run(s) per cell of {seconds} s after 1 s of warm-up, servers interleaved; "
+        "median (min–max). Latencies in microseconds; for them and for memory, lower is better.",
+        "",
+        *rows,
+        END,
+    ])
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(DOC, "w") as f:
+        f.write(head + block + tail)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
