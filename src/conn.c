@@ -57,8 +57,11 @@ static void schedule_flush(struct conn *c)
     if (c->in_flush_list)
         return;
     c->in_flush_list = true;
-    c->next_flush = c->env->flush_list;
-    c->env->flush_list = c;
+    c->next_flush = NULL;
+    if (!c->env->flush_list)
+        c->env->flush_tail = &c->env->flush_list;
+    *c->env->flush_tail = c;
+    c->env->flush_tail = &c->next_flush;
 }
 
 void conn_deliver(void *conn, struct buf *line)

@@ -39,7 +39,10 @@ struct conn_env {
     const struct log *log;
     size_t max_line;
     size_t max_output;
-    struct conn *flush_list; /* conns with output queued since the last flush */
+    /* conns with output queued since the last flush, in the order they got
+     * it: receivers of a fan-out are written before the sender's reply */
+    struct conn *flush_list;
+    struct conn **flush_tail;
     struct conn *close_list; /* conns to free once the iteration is over */
     struct conn_stats stats;
 };
