@@ -183,6 +183,7 @@ void proto_request_release(struct proto_request *req)
 
 #define REPLY_FAILURE(reason) "{\"success\": false, \"reason\": \"" reason "\"}\r\n"
 
+/* never written: static bufs ignore ref and unref */
 static struct buf replies[] = {
     [PROTO_REPLY_SUCCESS] = BUF_STATIC("{\"success\": true}\r\n"),
     [PROTO_REPLY_BAD_UTF8] = BUF_STATIC(REPLY_FAILURE("Could not decode input as UTF-8")),
