@@ -5,12 +5,18 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 /* a drained queue keeps small storage for the next burst, and gives big storage
  * back: idle clients should cost little memory */
 #define OUTQ_KEEP_CAP 64
 #define OUTQ_IOV_MAX 1024
+/* a few short lines are copied into one buffer and sent with one send():
+ * cheaper in the kernel than writev's vfs layer and per-iovec work; many
+ * lines go by writev, where copying them first would cost more than it saves */
+#define OUTQ_GATHER_MAX (16 * 1024)
+#define OUTQ_GATHER_LINES 8
 
 void outq_init(struct outq *q) { memset(q, 0, sizeof(*q)); }
 
@@ -87,6 +93,20 @@ static size_t fill_iov(const struct outq *q, struct iovec *iov, size_t max_bytes
     return n;
 }
 
+/* write_iov: one syscall's worth of output; as writev. */
+static ssize_t write_iov(int fd, const struct iovec *iov, size_t n, size_t want)
+{
+    if (want > OUTQ_GATHER_MAX || n > OUTQ_GATHER_LINES)
+        return writev(fd, iov, (int)n);
+    char gathered[OUTQ_GATHER_MAX];
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(gathered + at, iov[i].iov_base, iov[i].iov_len);
+        at += iov[i].iov_len;
+    }
+    return send(fd, gathered, at, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
 {
     struct iovec iov[OUTQ_IOV_MAX];
@@ -98,7 +118,7 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
         size_t want = 0;
         for (size_t i = 0; i < n; i++)
             want += iov[i].iov_len;
-        ssize_t done = writev(fd, iov, (int)n);
+        ssize_t done = write_iov(fd, iov, n, want);
         if (done < 0) {
             if (errno == EINTR)
                 continue;

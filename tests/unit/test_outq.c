@@ -81,6 +81,29 @@ static void flush_writes_everything_in_order(void **state)
     close(fds[1]);
 }
 
+static void a_few_lines_go_out_gathered_in_order(void **state)
+{
+    (void)state;
+    int fds[2];
+    socket_pair(fds, 0);
+    struct outq q;
+    outq_init(&q);
+    for (int i = 0; i < 3; i++) {
+        struct buf *b = line_of(4, (char)('x' + i));
+        outq_push(&q, b);
+        buf_unref(b);
+    }
+    q.offset = 1; /* the first line half written already */
+    q.bytes -= 1;
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    char got[16];
+    assert_int_equal(read_all(fds[1], got, sizeof(got)), 11);
+    assert_memory_equal(got, "xxxyyyyzzzz", 11);
+    outq_clear(&q);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void partial_writes_resume_where_they_stopped(void **state)
 {
     (void)state;
@@ -175,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pushing_counts_bytes_and_takes_references),
         cmocka_unit_test(flush_writes_everything_in_order),
+        cmocka_unit_test(a_few_lines_go_out_gathered_in_order),
         cmocka_unit_test(partial_writes_resume_where_they_stopped),
         cmocka_unit_test(the_budget_bounds_one_flush),
         cmocka_unit_test(a_closed_peer_is_an_error),
