@@ -79,6 +79,9 @@ struct bench {
     bool publishing;
     struct counters window, total;
     uint64_t expected, lost, duplicated, paced_sent;
+    /* one clock reading per batch: the lines of one read arrived together,
+     * the sends of one write leave together, and the clock is not free */
+    uint64_t read_at, send_at;
     double paced_start;
     char read_buf[READ_SIZE];
 };
@@ -232,7 +235,7 @@ static void append_send(struct bench *b, struct client *c, size_t t)
     char *p = c->out + c->out_len;
     memcpy(p, head, (size_t)n);
     p += n;
-    put_hex(p, now_ns(), 16);
+    put_hex(p, b->send_at, 16);
     put_hex(p + 16, c->id, 4);
     put_hex(p + 20, c->seq[t]++, 12);
     memset(p + HEADER_LEN, 'x', size - HEADER_LEN);
@@ -245,6 +248,7 @@ static void append_send(struct bench *b, struct client *c, size_t t)
 static void fill_window(struct bench *b, struct client *c, size_t limit)
 {
     size_t sent = 0;
+    b->send_at = now_ns();
     while (c->inflight < b->cfg.window && sent < limit) {
         append_send(b, c, c->next_topic);
         c->next_topic = (c->next_topic + 1) % b->cfg.topics;
@@ -270,7 +274,7 @@ static void on_payload(struct bench *b, struct client *c, const char *p, size_t 
     if (len < HEADER_LEN)
         return;
     uint64_t sent = get_hex(p, 16), pub = get_hex(p + 16, 4), seq = get_hex(p + 20, 12);
-    uint64_t latency = now_ns() - sent;
+    uint64_t latency = b->read_at - sent;
     b->window.hist[hist_bucket(latency)]++;
     b->window.delivered++;
     b->total.delivered++;
@@ -320,6 +324,7 @@ static void read_client(struct bench *b, struct client *c)
                 c->publisher ? "publisher" : "subscriber");
         exit(1);
     }
+    b->read_at = now_ns();
     const char *p = b->read_buf, *end = p + n;
     size_t acked_before = c->inflight;
     while (p < end) {
