@@ -144,6 +144,14 @@ def main():
         "median (min–max). Latencies in microseconds; for them and for memory, lower is better.",
         "",
         *rows,
+        "",
+        "Commands, each cell on a fresh server started on a free port P "
+        "(`mqd --port P --max-clients 20000`, `redis-server --port P --save '' "
+        "--appendonly no --maxclients 20000`):",
+        "",
+        *[f"- {name}: `mqd-bench --port P --proto mqd|redis --server-pid PID --json "
+          f"--duration {seconds} --warmup 1 {' '.join(args)}`"
+          for name, (_, args, _) in SCENARIOS.items()],
         END,
     ])
     text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
