@@ -1,0 +1,44 @@
+"""Writes the seed corpora under tests/fuzz/corpus/ from the protocol suite's
+own inputs (run it again when those lists change)."""
+import hashlib
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "protocol"))
+import test_line_handling  # noqa: E402
+import test_schemas  # noqa: E402
+
+VALID = [
+    b'{"command":"subscribe","topic":"news"}',
+    b'{"command":"subscribe","topic":"news","last_seen":3,"cache":false}',
+    b'{"command":"unsubscribe","topic":"news"}',
+    b'{"command":"send","topic":"news","msg":"hello","delivery":"all"}',
+    b'{"command":"send","topic":"n\\u00e9","msg":"a\\u0000\\ud83d\\ude00","delivery":"one","cache":true}',
+    b' {"command" : "send" ,\r"topic":"","msg":"","delivery":"all"} ',
+]
+
+
+def lines():
+    yield from VALID
+    yield from test_line_handling.BAD_UTF8_LINES
+    yield from test_line_handling.BAD_JSON_LINES
+    yield from (line.encode() for line in test_schemas.MALFORMED_LINES)
+
+
+def write(kind, data):
+    folder = os.path.join(HERE, "corpus", kind)
+    os.makedirs(folder, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+all_lines = list(lines())
+for line in all_lines:
+    write("proto", line)
+# framer seeds: limit byte, cut count, cut sizes, then a stream of lines
+stream = b"\n".join(all_lines[:12]) + b"\r\n\n  quit\n"
+write("framer", bytes([40, 3, 1, 5, 9]) + stream)
+write("framer", bytes([63, 0]) + stream)
+write("framer", bytes([7, 2, 2, 3]) + b"short\nthis line is too long\nok\npartial")
