@@ -90,6 +90,22 @@ static void hundred_thousand_topics_in_and_out(void **state)
     free(items);
 }
 
+static void a_million_topics_keep_probe_runs_short(void **state)
+{
+    (void)state;
+    enum { N = 1000000 };
+    struct item *items = items_new(N);
+    struct table *t = table_new(item_key, seed_b);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(table_insert(t, &items[i]), 0);
+    /* at a load of at most 3/4, linear probing with a good hash keeps the
+     * longest run in the tens; a crafted or weak hash would give thousands */
+    assert_true(table_longest_probe(t) < 128);
+    assert_ptr_equal(table_find(t, items[N - 1].key, items[N - 1].len), &items[N - 1]);
+    table_free(t);
+    free(items);
+}
+
 static void removing_a_missing_key_changes_nothing(void **state)
 {
     (void)state;
@@ -150,6 +166,7 @@ int main(void)
         cmocka_unit_test(siphash_depends_on_the_seed_and_every_byte),
         cmocka_unit_test(finds_what_was_inserted_and_not_what_was_not),
         cmocka_unit_test(hundred_thousand_topics_in_and_out),
+        cmocka_unit_test(a_million_topics_keep_probe_runs_short),
         cmocka_unit_test(removing_a_missing_key_changes_nothing),
         cmocka_unit_test(iterates_every_value_once),
         cmocka_unit_test(growth_fails_cleanly_out_of_memory),
