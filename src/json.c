@@ -330,40 +330,46 @@ static char simple_escape(char c)
     }
 }
 
+/* decode_next: decodes the escape or byte at raw[*i] into out (up to four
+ * bytes), advancing *i; returns the bytes written. raw was scanned valid. */
+static size_t decode_next(const char *raw, size_t *i, char *out)
+{
+    if (raw[*i] != '\\') {
+        out[0] = raw[(*i)++];
+        return 1;
+    }
+    if (raw[*i + 1] != 'u') {
+        out[0] = simple_escape(raw[*i + 1]);
+        *i += 2;
+        return 1;
+    }
+    unsigned long cp = (unsigned long)hex4(raw + *i + 2);
+    *i += 6;
+    if (is_high_surrogate((long)cp)) {
+        unsigned long low = (unsigned long)hex4(raw + *i + 2);
+        *i += 6;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    return encode_utf8(cp, out);
+}
+
 size_t json_decode_string(const char *raw, size_t len, char *out)
 {
     size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        if (raw[i] != '\\') {
-            out[o++] = raw[i++];
-            continue;
-        }
-        if (raw[i + 1] != 'u') {
-            out[o++] = simple_escape(raw[i + 1]);
-            i += 2;
-            continue;
-        }
-        unsigned long cp = (unsigned long)hex4(raw + i + 2);
-        i += 6;
-        if (is_high_surrogate((long)cp)) {
-            unsigned long low = (unsigned long)hex4(raw + i + 2);
-            i += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        }
-        o += encode_utf8(cp, out + o);
-    }
+    for (size_t i = 0; i < len;)
+        o += decode_next(raw, &i, out + o);
     return o;
 }
 
 bool json_string_equals(struct json_span raw, const char *text)
 {
-    size_t text_len = strlen(text);
-    if (raw.len == text_len && memcmp(raw.start, text, text_len) == 0)
-        return true;
-    /* an escaped spelling is at most six raw bytes per decoded byte */
-    char decoded[128];
-    if (raw.len > sizeof(decoded) || raw.len > 6 * text_len || !memchr(raw.start, '\\', raw.len))
-        return false;
-    size_t n = json_decode_string(raw.start, raw.len, decoded);
-    return n == text_len && memcmp(decoded, text, n) == 0;
+    size_t text_len = strlen(text), o = 0;
+    for (size_t i = 0; i < raw.len;) {
+        char piece[4];
+        size_t n = decode_next(raw.start, &i, piece);
+        if (n > text_len - o || memcmp(piece, text + o, n) != 0)
+            return false;
+        o += n;
+    }
+    return o == text_len;
 }

@@ -37,9 +37,11 @@ enum outq_status {
     OUTQ_ERROR, /* the socket failed; errno says why */
 };
 
-/* outq_flush: writes as much as the socket takes, at most `budget` bytes
- * (so one fast reader cannot hog the loop), without blocking (`fd` must be
- * non-blocking). Stopping at the budget also reports OUTQ_FULL. */
+/* outq_flush: writes as much as the socket takes without blocking (`fd` must
+ * be non-blocking), and stops once it has written `budget` bytes, so one fast
+ * reader cannot hog the loop: lines are not split for the budget, so the last
+ * write may pass it by less than one line. Stopping at the budget also
+ * reports OUTQ_FULL. */
 enum outq_status outq_flush(struct outq *q, int fd, size_t budget);
 
 static inline bool outq_empty(const struct outq *q) { return q->count == 0; }

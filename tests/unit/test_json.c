@@ -194,6 +194,24 @@ static void compares_raw_strings_by_decoded_value(void **state)
     assert_false(json_string_equals(plain, "topics"));
 }
 
+static void equality_is_by_decoded_value_only(void **state)
+{
+    (void)state;
+    /* the raw bytes equal the text, but they decode to "topic" */
+    struct json_span spelled = {"\\u0074opic", 10}, long_raw = {NULL, 0};
+    assert_false(json_string_equals(spelled, "\\u0074opic"));
+    char raw[181] = "", text[31] = "";
+    for (int i = 0; i < 30; i++) { /* 180 raw bytes for 30 decoded ones */
+        strcat(raw, "\\u0061");
+        strcat(text, "a");
+    }
+    long_raw.start = raw;
+    long_raw.len = strlen(raw);
+    assert_true(json_string_equals(long_raw, text));
+    text[29] = 'b';
+    assert_false(json_string_equals(long_raw, text));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +222,7 @@ int main(void)
         cmocka_unit_test(counts_members_beyond_the_array),
         cmocka_unit_test(decodes_strings_to_utf8),
         cmocka_unit_test(compares_raw_strings_by_decoded_value),
+        cmocka_unit_test(equality_is_by_decoded_value_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
