@@ -8,20 +8,31 @@
 static bool armed;
 static bool tripped;
 static size_t left;
+static size_t calls;
 
 void fail_alloc_after(size_t n)
 {
     armed = true;
     tripped = false;
     left = n;
+    calls = 0;
 }
 
-void fail_alloc_off(void) { armed = false; }
+void fail_alloc_reset(void)
+{
+    armed = false;
+    tripped = false;
+    calls = 0;
+}
 
 bool fail_alloc_tripped(void) { return tripped; }
 
+size_t fail_alloc_calls(void) { return calls; }
+
+/* should_fail: counts one allocation call and says whether it is the trapped one. */
 static bool should_fail(void)
 {
+    calls++;
     if (!armed)
         return false;
     if (left > 0) {

@@ -57,27 +57,43 @@ static int subscribe(struct broker *b, struct broker_client *c, const char *topi
     return broker_subscribe(b, c, topic, strlen(topic));
 }
 
+static void unsubscribe(struct broker *b, struct broker_client *c, const char *topic)
+{
+    broker_unsubscribe(b, c, topic, strlen(topic));
+}
+
 static void replay(struct broker *b, struct broker_client *c, const char *topic, int64_t last_seen)
 {
     broker_replay(b, c, topic, strlen(topic), last_seen);
 }
 
-/* send: a send of `msg` as a sender would write it. */
-static int send_msg(struct broker *b, const char *topic, const char *msg, bool one, bool cache)
+/* object_of: a send command as a sender would write it. */
+static const char *object_of(const char *topic, const char *msg)
 {
     static char object[512];
     snprintf(object, sizeof(object), "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"%s\"}",
              topic, msg);
+    return object;
+}
+
+static int send_msg(struct broker *b, const char *topic, const char *msg, bool one, bool cache)
+{
+    const char *object = object_of(topic, msg);
     struct broker_message m = {topic, strlen(topic), object, strlen(object), one, cache};
     return broker_send(b, &m);
+}
+
+static int send_all(struct broker *b, const char *topic)
+{
+    return send_msg(b, topic, "m", false, true);
 }
 
 /* index_of: the index at the end of a delivered line. */
 static long index_of(const struct buf *line)
 {
-    const char *key = strstr(line->data, "\"index\": ");
+    const char *key = strstr(line->data, ", \"index\": ");
     assert_non_null(key);
-    return strtol(key + 9, NULL, 10);
+    return strtol(key + 11, NULL, 10);
 }
 
 static void assert_delivered(size_t i, int receiver, long index)
@@ -92,6 +108,14 @@ static struct broker_stats stats_of(const struct broker *b)
     struct broker_stats s;
     broker_get_stats(b, &s);
     return s;
+}
+
+/* line_len: the length of the line delivered for object_of(topic, msg) at `index`. */
+static size_t line_len(const char *topic, const char *msg, long index)
+{
+    char number[24];
+    return strlen(object_of(topic, msg)) + strlen(", \"index\": ") +
+           (size_t)snprintf(number, sizeof(number), "%ld", index) + strlen("\r\n");
 }
 
 static void the_line_is_the_object_with_index_added(void **state)
@@ -110,6 +134,24 @@ static void the_line_is_the_object_with_index_added(void **state)
     broker_free(b);
 }
 
+static void the_index_is_written_in_full(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(0);
+    struct broker_client *c = client(b, 1);
+    for (int i = 0; i < 12345; i++)
+        send_msg(b, "t", "m", false, false);
+    subscribe(b, c, "t");
+    send_msg(b, "t", "m", false, false);
+    const char *want = "\"msg\":\"m\", \"index\": 12345}\r\n";
+    const struct buf *line = deliveries[0].line;
+    assert_int_equal(line->len, line_len("t", "m", 12345));
+    assert_memory_equal(line->data + line->len - strlen(want), want, strlen(want));
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
 static void indexes_count_per_topic_with_or_without_receivers(void **state)
 {
     (void)state;
@@ -121,9 +163,12 @@ static void indexes_count_per_topic_with_or_without_receivers(void **state)
     subscribe(b, c, "b");
     send_msg(b, "a", "x", false, true);
     send_msg(b, "b", "x", false, true);
+    send_msg(b, "a", "x", true, true);
+    assert_int_equal(ndeliveries, 3);
     assert_delivered(0, 1, 2);
     assert_delivered(1, 1, 0);
-    assert_int_equal(stats_of(b).messages_received, 4);
+    assert_delivered(2, 1, 3);
+    assert_int_equal(stats_of(b).messages_received, 5);
     reset_deliveries();
     broker_client_free(c);
     broker_free(b);
@@ -140,7 +185,7 @@ static void all_reaches_every_subscriber_with_one_shared_line(void **state)
     }
     struct broker_client *outsider = client(b, 5);
     subscribe(b, outsider, "other");
-    send_msg(b, "t", "m", false, true);
+    send_all(b, "t");
     assert_int_equal(ndeliveries, 4);
     int seen = 0;
     for (size_t i = 0; i < 4; i++) {
@@ -167,17 +212,37 @@ static void one_reaches_exactly_one_uniformly_and_is_not_cached(void **state)
         subscribe(b, cs[i], "t");
     }
     int counts[3] = {0};
-    for (int n = 0; n < 3000; n++) {
+    for (long n = 0; n < 3000; n++) {
         send_msg(b, "t", "m", true, true);
         assert_int_equal(ndeliveries, 1);
+        assert_int_equal(index_of(deliveries[0].line), n);
         counts[deliveries[0].receiver]++;
         reset_deliveries();
     }
-    for (int i = 0; i < 3; i++)
-        assert_true(counts[i] > 850 && counts[i] < 1150);
+    for (int i = 0; i < 3; i++) /* 1000 expected, sd about 26 */
+        assert_in_range(counts[i], 850, 1150);
     assert_int_equal(stats_of(b).cached_messages, 0);
     for (int i = 0; i < 3; i++)
         broker_client_free(cs[i]);
+    broker_free(b);
+}
+
+static void one_goes_only_to_current_subscribers(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *stays = client(b, 1), *leaves = client(b, 2);
+    subscribe(b, stays, "t");
+    subscribe(b, leaves, "t");
+    unsubscribe(b, leaves, "t");
+    for (int i = 0; i < 50; i++)
+        send_msg(b, "t", "m", true, true);
+    assert_int_equal(ndeliveries, 50);
+    for (size_t i = 0; i < ndeliveries; i++)
+        assert_int_equal(deliveries[i].receiver, 1);
+    reset_deliveries();
+    broker_client_free(stays);
+    broker_client_free(leaves);
     broker_free(b);
 }
 
@@ -194,11 +259,16 @@ static void one_without_subscribers_waits_in_the_cache_for_one_taker(void **stat
     assert_int_equal(ndeliveries, 2);
     assert_delivered(0, 1, 0);
     assert_delivered(1, 1, 1);
+    assert_int_equal(stats_of(b).cached_messages, 1); /* the "one" left the cache */
     reset_deliveries();
     subscribe(b, second, "t");
     replay(b, second, "t", -1);
     assert_int_equal(ndeliveries, 1);
     assert_delivered(0, 2, 1);
+    reset_deliveries();
+    replay(b, first, "t", -1); /* a second replay to the first taker: no "one" either */
+    assert_int_equal(ndeliveries, 1);
+    assert_delivered(0, 1, 1);
     reset_deliveries();
     broker_client_free(first);
     broker_client_free(second);
@@ -209,9 +279,18 @@ static void cache_false_is_never_cached(void **state)
 {
     (void)state;
     struct broker *b = make_broker(10);
+    struct broker_client *c = client(b, 1);
     send_msg(b, "t", "a", false, false);
-    send_msg(b, "t", "o", true, false);
+    send_msg(b, "t", "o", true, false); /* "one", nobody there: dropped */
+    subscribe(b, c, "t");
+    send_msg(b, "t", "a", false, false);
+    assert_int_equal(ndeliveries, 1);
+    assert_delivered(0, 1, 2);
     assert_int_equal(stats_of(b).cached_messages, 0);
+    reset_deliveries();
+    replay(b, c, "t", -1);
+    assert_int_equal(ndeliveries, 0);
+    broker_client_free(c);
     broker_free(b);
 }
 
@@ -220,13 +299,31 @@ static void the_cache_keeps_the_last_n(void **state)
     (void)state;
     struct broker *b = make_broker(3);
     for (int i = 0; i < 10; i++)
-        send_msg(b, "t", "m", false, true);
+        send_all(b, "t");
     struct broker_client *c = client(b, 1);
     subscribe(b, c, "t");
     replay(b, c, "t", -1);
     assert_int_equal(ndeliveries, 3);
     for (size_t i = 0; i < 3; i++)
         assert_delivered(i, 1, 7 + (long)i);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void cache_size_zero_caches_nothing(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(0);
+    send_all(b, "t");
+    send_msg(b, "t", "m", true, true);
+    assert_int_equal(stats_of(b).cached_messages, 0);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "t");
+    replay(b, c, "t", -1);
+    assert_int_equal(ndeliveries, 0);
+    send_all(b, "t"); /* the two sends above still used their index */
+    assert_delivered(0, 1, 2);
     reset_deliveries();
     broker_client_free(c);
     broker_free(b);
@@ -248,12 +345,30 @@ static void replay_starts_after_last_seen_and_keeps_older_once_entries(void **st
     reset_deliveries();
     replay(b, c, "t", -1); /* 4 was handed over; 0 and 2 stayed */
     assert_int_equal(ndeliveries, 5);
-    long want[] = {0, 1, 2, 3, 5};
+    static const long want[] = {0, 1, 2, 3, 5};
     for (size_t i = 0; i < 5; i++)
         assert_delivered(i, 1, want[i]);
     reset_deliveries();
     replay(b, c, "t", INT64_MAX);
+    replay(b, c, "t", 5);
     assert_int_equal(ndeliveries, 0);
+    replay(b, c, "t", INT64_MIN); /* far below: all that is left, 1, 3 and 5 */
+    assert_int_equal(ndeliveries, 3);
+    assert_delivered(0, 1, 1);
+    assert_delivered(2, 1, 5);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void replay_of_an_unknown_topic_delivers_and_creates_nothing(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c = client(b, 1);
+    replay(b, c, "nowhere", -1);
+    assert_int_equal(ndeliveries, 0);
+    assert_int_equal(stats_of(b).topics, 0);
     broker_client_free(c);
     broker_free(b);
 }
@@ -266,9 +381,12 @@ static void subscribing_twice_delivers_once(void **state)
     assert_int_equal(subscribe(b, c, "t"), 0);
     assert_int_equal(subscribe(b, c, "t"), 0);
     assert_int_equal(stats_of(b).subscriptions, 1);
-    send_msg(b, "t", "m", false, true);
+    send_all(b, "t");
     assert_int_equal(ndeliveries, 1);
     reset_deliveries();
+    unsubscribe(b, c, "t"); /* once is enough to leave */
+    send_all(b, "t");
+    assert_int_equal(ndeliveries, 0);
     broker_client_free(c);
     broker_free(b);
 }
@@ -278,23 +396,38 @@ static void unsubscribe_stops_delivery_and_unknown_topics_are_fine(void **state)
     (void)state;
     struct broker *b = make_broker(10);
     struct broker_client *c = client(b, 1), *d = client(b, 2);
-    broker_unsubscribe(b, c, "never", 5);
+    unsubscribe(b, c, "never");
     assert_int_equal(stats_of(b).topics, 0);
     subscribe(b, c, "t");
     subscribe(b, d, "t");
-    broker_unsubscribe(b, d, "u", 1);
-    broker_unsubscribe(b, c, "t", 1);
-    send_msg(b, "t", "m", false, true);
+    unsubscribe(b, d, "u");
+    unsubscribe(b, c, "t");
+    unsubscribe(b, c, "t");
+    send_all(b, "t");
     assert_int_equal(ndeliveries, 1);
     assert_delivered(0, 2, 0);
     reset_deliveries();
-    for (int i = 0; i < 10; i++)
-        send_msg(b, "t", "m", true, false);
-    for (size_t i = 0; i < ndeliveries; i++)
-        assert_int_equal(deliveries[i].receiver, 2);
-    reset_deliveries();
+    struct broker_client *never_joined = client(b, 3);
+    unsubscribe(b, never_joined, "t");
+    assert_int_equal(stats_of(b).subscriptions, 1);
+    broker_client_free(never_joined);
     broker_client_free(c);
     broker_client_free(d);
+    broker_free(b);
+}
+
+static void a_client_can_subscribe_again_after_leaving(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "t");
+    unsubscribe(b, c, "t");
+    subscribe(b, c, "t");
+    send_all(b, "t");
+    assert_int_equal(ndeliveries, 1);
+    reset_deliveries();
+    broker_client_free(c);
     broker_free(b);
 }
 
@@ -327,20 +460,51 @@ static void a_departing_client_leaves_every_topic(void **state)
     broker_free(b);
 }
 
-static void stats_count_topics_subscriptions_and_cache(void **state)
+static void unused_topics_are_freed(void **state)
 {
     (void)state;
     struct broker *b = make_broker(10);
     struct broker_client *c = client(b, 1);
     subscribe(b, c, "a");
-    send_msg(b, "b", "m", false, true);
-    send_msg(b, "b", "m", false, true);
-    struct broker_stats s = stats_of(b);
-    assert_int_equal(s.topics, 2);
-    assert_int_equal(s.subscriptions, 1);
-    assert_int_equal(s.cached_messages, 2);
-    assert_true(s.cached_bytes > 2 * 40);
+    subscribe(b, c, "b");
+    assert_int_equal(stats_of(b).topics, 2);
+    unsubscribe(b, c, "a");
+    assert_int_equal(stats_of(b).topics, 1);
+    send_msg(b, "b", "m", false, false); /* now "b" has an index to keep */
+    unsubscribe(b, c, "b");
+    assert_int_equal(stats_of(b).topics, 1);
+    reset_deliveries();
     broker_client_free(c);
+    broker_free(b);
+}
+
+static void stats_count_topics_subscriptions_cache_and_traffic(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c = client(b, 1), *d = client(b, 2);
+    subscribe(b, c, "a");
+    subscribe(b, d, "a");
+    subscribe(b, c, "z");
+    send_all(b, "a");                   /* 2 deliveries, cached */
+    send_msg(b, "bb", "m", true, true); /* cached, waits for a taker */
+    send_msg(b, "bb", "mm", false, false);
+    struct broker_stats s = stats_of(b);
+    assert_int_equal(s.topics, 3);
+    assert_int_equal(s.subscriptions, 3);
+    assert_int_equal(s.cached_messages, 2);
+    assert_int_equal(s.cached_bytes, line_len("a", "m", 0) + line_len("bb", "m", 0));
+    assert_int_equal(s.messages_received, 3);
+    assert_int_equal(s.messages_delivered, 2);
+    subscribe(b, d, "bb");
+    replay(b, d, "bb", -1); /* replays count as deliveries */
+    s = stats_of(b);
+    assert_int_equal(s.messages_delivered, 3);
+    assert_int_equal(s.cached_messages, 1);
+    assert_int_equal(s.cached_bytes, line_len("a", "m", 0));
+    reset_deliveries();
+    broker_client_free(c);
+    broker_client_free(d);
     broker_free(b);
 }
 
@@ -357,21 +521,43 @@ static void a_hundred_thousand_topics(void **state)
     }
     assert_int_equal(stats_of(b).topics, N);
     snprintf(name, sizeof(name), "topic-%d", N / 2);
-    send_msg(b, name, "m", false, true);
+    send_all(b, name);
     assert_int_equal(ndeliveries, 1);
     reset_deliveries();
     for (int i = 0; i < N; i += 2) {
         snprintf(name, sizeof(name), "topic-%d", i);
-        broker_unsubscribe(b, c, name, strlen(name));
+        unsubscribe(b, c, name);
     }
     assert_int_equal(stats_of(b).subscriptions, N / 2);
+    assert_int_equal(stats_of(b).topics, N / 2 + 1);
     broker_client_free(c);
+    assert_int_equal(stats_of(b).subscriptions, 0);
     assert_int_equal(stats_of(b).topics, 1);
     broker_free(b);
 }
 
+static void operations_that_cannot_fail_do_not_allocate(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "t");
+    send_msg(b, "t", "m", true, true);
+    send_msg(b, "u", "m", true, true);
+    reset_deliveries();
+    fail_alloc_reset();
+    replay(b, c, "u", -1);
+    unsubscribe(b, c, "t");
+    broker_client_free(c);
+    struct broker_stats s = stats_of(b);
+    assert_int_equal(fail_alloc_calls(), 0);
+    assert_int_equal(s.topics, 2);
+    reset_deliveries();
+    broker_free(b);
+}
+
 /* Allocation failure: each allocation of an operation fails in turn; every
- * failure must leave the broker as it was, and the retry must work. */
+ * failure must leave the broker as it was, and the same call must then work. */
 
 struct snapshot {
     struct broker_stats stats;
@@ -389,12 +575,16 @@ static void assert_unchanged(const struct snapshot *before, const struct broker 
     assert_int_equal(now.stats.topics, before->stats.topics);
     assert_int_equal(now.stats.subscriptions, before->stats.subscriptions);
     assert_int_equal(now.stats.cached_messages, before->stats.cached_messages);
+    assert_int_equal(now.stats.cached_bytes, before->stats.cached_bytes);
     assert_int_equal(now.stats.messages_received, before->stats.messages_received);
+    assert_int_equal(now.stats.messages_delivered, before->stats.messages_delivered);
     assert_int_equal(now.deliveries, before->deliveries);
 }
 
 typedef int (*operation_fn)(struct broker *b, struct broker_client *c);
 
+/* The stage every operation runs on: "shared" has a subscriber (receiver 2)
+ * and one cached message (index 0); "fresh" does not exist. */
 static int op_subscribe_new_topic(struct broker *b, struct broker_client *c)
 {
     return subscribe(b, c, "fresh");
@@ -403,57 +593,99 @@ static int op_subscribe_existing_topic(struct broker *b, struct broker_client *c
 {
     return subscribe(b, c, "shared");
 }
-static int op_send_cached_new_topic(struct broker *b, struct broker_client *c)
+static int op_send_all_cached_new_topic(struct broker *b, struct broker_client *c)
 {
     (void)c;
-    return send_msg(b, "brand-new", "m", false, true);
+    return send_msg(b, "fresh", "m", false, true);
 }
-static int op_send_uncached(struct broker *b, struct broker_client *c)
+static int op_send_all_uncached_new_topic(struct broker *b, struct broker_client *c)
+{
+    (void)c;
+    return send_msg(b, "fresh", "m", false, false);
+}
+static int op_send_all_cached_existing_topic(struct broker *b, struct broker_client *c)
+{
+    (void)c;
+    return send_msg(b, "shared", "m", false, true);
+}
+static int op_send_all_uncached_existing_topic(struct broker *b, struct broker_client *c)
 {
     (void)c;
     return send_msg(b, "shared", "m", false, false);
 }
-static int op_send_one_cached(struct broker *b, struct broker_client *c)
+static int op_send_one_cached_new_topic(struct broker *b, struct broker_client *c)
 {
     (void)c;
-    return send_msg(b, "empty", "m", true, true);
+    return send_msg(b, "fresh", "m", true, true);
+}
+static int op_send_one_to_a_subscriber(struct broker *b, struct broker_client *c)
+{
+    (void)c;
+    return send_msg(b, "shared", "m", true, true);
+}
+
+static const struct scenario {
+    const char *name;
+    operation_fn op;
+    const char *topic;     /* the topic it touches */
+    long next_index_after; /* that topic's next index once it succeeded */
+} scenarios[] = {
+    {"subscribe, new topic", op_subscribe_new_topic, "fresh", 0},
+    {"subscribe, existing topic", op_subscribe_existing_topic, "shared", 1},
+    {"send all cached, new topic", op_send_all_cached_new_topic, "fresh", 1},
+    {"send all uncached, new topic", op_send_all_uncached_new_topic, "fresh", 1},
+    {"send all cached, existing topic", op_send_all_cached_existing_topic, "shared", 2},
+    {"send all uncached, existing topic", op_send_all_uncached_existing_topic, "shared", 2},
+    {"send one cached, new topic", op_send_one_cached_new_topic, "fresh", 1},
+    {"send one to a subscriber", op_send_one_to_a_subscriber, "shared", 2},
+};
+
+/* run_failing_at: the scenario on a fresh stage with allocation `fail_at`
+ * failing; returns whether that failure happened (else the run was whole). */
+static bool run_failing_at(const struct scenario *sc, size_t fail_at)
+{
+    struct broker *b = make_broker(4);
+    struct broker_client *other = client(b, 2), *c = client(b, 1);
+    subscribe(b, other, "shared");
+    send_all(b, "shared");
+    reset_deliveries();
+    struct snapshot before = snap(b);
+    fail_alloc_after(fail_at);
+    int rc = sc->op(b, c);
+    bool tripped = fail_alloc_tripped();
+    fail_alloc_reset();
+    if (tripped) {
+        if (rc != -1)
+            fail_msg("%s: allocation %zu failed, yet it returned %d", sc->name, fail_at, rc);
+        assert_unchanged(&before, b);
+        assert_int_equal(sc->op(b, c), 0);
+    } else {
+        assert_int_equal(rc, 0);
+    }
+    /* no index was used by the failed call: a probe sees the next one */
+    reset_deliveries();
+    struct broker_client *probe = client(b, 3);
+    subscribe(b, probe, sc->topic);
+    send_msg(b, sc->topic, "probe", false, false);
+    assert_true(ndeliveries >= 1);
+    assert_int_equal(index_of(deliveries[ndeliveries - 1].line), sc->next_index_after);
+    reset_deliveries();
+    broker_client_free(probe);
+    broker_client_free(c);
+    broker_client_free(other);
+    broker_free(b);
+    return tripped;
 }
 
 static void each_allocation_failing_leaves_the_broker_unchanged(void **state)
 {
     (void)state;
-    operation_fn ops[] = {op_subscribe_new_topic, op_subscribe_existing_topic,
-                          op_send_cached_new_topic, op_send_uncached, op_send_one_cached};
-    for (size_t op = 0; op < sizeof(ops) / sizeof(ops[0]); op++) {
-        for (size_t fail_at = 0;; fail_at++) {
-            struct broker *b = make_broker(4);
-            struct broker_client *other = client(b, 2), *c = client(b, 1);
-            subscribe(b, other, "shared");
-            send_msg(b, "shared", "before", false, true);
-            reset_deliveries();
-            struct snapshot before = snap(b);
-            fail_alloc_after(fail_at);
-            int rc = ops[op](b, c);
-            bool tripped = fail_alloc_tripped();
-            fail_alloc_off();
-            if (tripped) {
-                assert_int_equal(rc, -1);
-                assert_unchanged(&before, b);
-                assert_int_equal(ops[op](b, c), 0); /* the retry works */
-            } else {
-                assert_int_equal(rc, 0);
-            }
-            /* nothing was lost: a send still gets the next index */
-            reset_deliveries();
-            send_msg(b, "shared", "after", false, true);
-            assert_delivered(0, 2, op == 3 ? 2 : 1);
-            reset_deliveries();
-            broker_client_free(c);
-            broker_client_free(other);
-            broker_free(b);
-            if (!tripped)
-                break;
-        }
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+        size_t fail_at = 0;
+        while (run_failing_at(&scenarios[i], fail_at))
+            fail_at++;
+        if (fail_at == 0)
+            fail_msg("%s: allocates nothing, nothing was tested", scenarios[i].name);
     }
 }
 
@@ -461,38 +693,62 @@ static void client_creation_fails_cleanly(void **state)
 {
     (void)state;
     struct broker *b = make_broker(4);
-    fail_alloc_after(0);
-    assert_null(broker_client_new(b, &receivers[1]));
-    fail_alloc_off();
+    struct broker_client *c = NULL;
+    for (size_t fail_at = 0; !c; fail_at++) {
+        struct snapshot before = snap(b);
+        fail_alloc_after(fail_at);
+        c = broker_client_new(b, &receivers[1]);
+        bool tripped = fail_alloc_tripped();
+        fail_alloc_reset();
+        assert_true(tripped == (c == NULL));
+        assert_unchanged(&before, b);
+    }
+    assert_int_equal(subscribe(b, c, "t"), 0);
+    broker_client_free(c);
     broker_free(b);
-    fail_alloc_after(0);
+}
+
+static void broker_creation_fails_cleanly(void **state)
+{
+    (void)state;
     struct broker_config config = {.cache_size = 1, .deliver = record};
-    assert_null(broker_new(&config));
-    fail_alloc_after(1);
-    assert_null(broker_new(&config));
-    fail_alloc_after(2);
-    assert_null(broker_new(&config));
-    fail_alloc_off();
+    struct broker *b = NULL;
+    for (size_t fail_at = 0; !b; fail_at++) {
+        fail_alloc_after(fail_at);
+        b = broker_new(&config);
+        bool tripped = fail_alloc_tripped();
+        fail_alloc_reset();
+        assert_true(tripped == (b == NULL));
+    }
+    broker_free(b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_line_is_the_object_with_index_added),
+        cmocka_unit_test(the_index_is_written_in_full),
         cmocka_unit_test(indexes_count_per_topic_with_or_without_receivers),
         cmocka_unit_test(all_reaches_every_subscriber_with_one_shared_line),
         cmocka_unit_test(one_reaches_exactly_one_uniformly_and_is_not_cached),
+        cmocka_unit_test(one_goes_only_to_current_subscribers),
         cmocka_unit_test(one_without_subscribers_waits_in_the_cache_for_one_taker),
         cmocka_unit_test(cache_false_is_never_cached),
         cmocka_unit_test(the_cache_keeps_the_last_n),
+        cmocka_unit_test(cache_size_zero_caches_nothing),
         cmocka_unit_test(replay_starts_after_last_seen_and_keeps_older_once_entries),
+        cmocka_unit_test(replay_of_an_unknown_topic_delivers_and_creates_nothing),
         cmocka_unit_test(subscribing_twice_delivers_once),
         cmocka_unit_test(unsubscribe_stops_delivery_and_unknown_topics_are_fine),
+        cmocka_unit_test(a_client_can_subscribe_again_after_leaving),
         cmocka_unit_test(a_departing_client_leaves_every_topic),
-        cmocka_unit_test(stats_count_topics_subscriptions_and_cache),
+        cmocka_unit_test(unused_topics_are_freed),
+        cmocka_unit_test(stats_count_topics_subscriptions_cache_and_traffic),
         cmocka_unit_test(a_hundred_thousand_topics),
+        cmocka_unit_test(operations_that_cannot_fail_do_not_allocate),
         cmocka_unit_test(each_allocation_failing_leaves_the_broker_unchanged),
         cmocka_unit_test(client_creation_fails_cleanly),
+        cmocka_unit_test(broker_creation_fails_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

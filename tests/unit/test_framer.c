@@ -4,82 +4,123 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fail_alloc.h"
 #include "mqd/framer.h"
 
-/* record: what the framer handed over, as "L:<line>" or "TOO_LONG"/"NO_MEMORY" */
+/* record: what the framer handed over, as text: each line followed by '|',
+ * and "#TOO_LONG|" or "#NO_MEMORY|" for the events. */
 struct record {
-    char items[64][128];
-    size_t n;
+    char text[16384];
+    size_t len;
+    size_t calls;
     size_t stop_after; /* 0: never stop */
 };
+
+static void append(struct record *r, const char *bytes, size_t n)
+{
+    assert_true(r->len + n < sizeof(r->text));
+    memcpy(r->text + r->len, bytes, n);
+    r->len += n;
+    r->text[r->len] = '\0';
+}
 
 static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct record *r = ctx;
-    char *out = r->items[r->n++];
-    if (event == FRAMER_LINE)
-        snprintf(out, 128, "L:%.*s", (int)len, line);
-    else
-        snprintf(out, 128, "%s", event == FRAMER_TOO_LONG ? "TOO_LONG" : "NO_MEMORY");
-    return r->stop_after == 0 || r->n < r->stop_after;
+    if (event == FRAMER_LINE) {
+        assert_non_null(line);
+        append(r, line, len);
+        append(r, "|", 1);
+    } else {
+        assert_null(line);
+        const char *name = event == FRAMER_TOO_LONG ? "#TOO_LONG|" : "#NO_MEMORY|";
+        append(r, name, strlen(name));
+    }
+    r->calls++;
+    return r->stop_after == 0 || r->calls < r->stop_after;
 }
 
-static void feed_in_chunks(struct framer *f, const char *data, const size_t *sizes,
-                           struct record *r)
+static void feed(struct framer *f, const char *data, struct record *r)
 {
-    size_t len = strlen(data), at = 0;
-    for (size_t i = 0; at < len; i++) {
-        size_t n = sizes ? sizes[i] : len;
-        if (n > len - at)
-            n = len - at;
-        framer_feed(f, data + at, n, on_frame, r);
-        at += n;
+    framer_feed(f, data, strlen(data), on_frame, r);
+}
+
+/* expected_events: what a framer must report for `stream` once finished,
+ * worked out line by line in the plainest way. */
+static void expected_events(const char *stream, size_t len, size_t max_line, struct record *want)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        bool end = i == len;
+        if (!end && stream[i] != '\n')
+            continue;
+        size_t n = i - start;
+        if (n > max_line) {
+            append(want, "#TOO_LONG|", 10);
+        } else if (!end || n > 0) {
+            append(want, stream + start, n);
+            append(want, "|", 1);
+        }
+        start = i + 1;
     }
 }
 
-static const char stream[] = "first\nsecond\r\n\nthird line\n  \nlast";
-static const char *const stream_lines[] = {"L:first", "L:second\r", "L:", "L:third line", "L:  "};
-
-static void assert_stream_lines(const struct record *r)
+/* next_random: xorshift64, a fixed sequence on every platform. */
+static uint64_t next_random(uint64_t *state)
 {
-    assert_int_equal(r->n, 5);
-    for (size_t i = 0; i < 5; i++)
-        assert_string_equal(r->items[i], stream_lines[i]);
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
 }
 
-static void splits_lines_whatever_the_chunking(void **state)
+/* random_stream: up to 40 lines of 0 to max_line + 3 bytes, the last one
+ * unfinished half of the time. Returns the length. */
+static size_t random_stream(char *out, size_t max_line, uint64_t *rng)
+{
+    static const char alphabet[] = "abc xyz\r\t{}";
+    size_t len = 0;
+    size_t lines = 1 + next_random(rng) % 40;
+    for (size_t l = 0; l < lines; l++) {
+        size_t n = next_random(rng) % (max_line + 4);
+        for (size_t i = 0; i < n; i++)
+            out[len++] = alphabet[next_random(rng) % (sizeof(alphabet) - 1)];
+        if (l + 1 < lines || next_random(rng) % 2)
+            out[len++] = '\n';
+    }
+    return len;
+}
+
+static void random_chunkings_give_the_lines_of_the_stream(void **state)
 {
     (void)state;
-    struct framer f;
-    struct record r = {0};
-    framer_init(&f, 100);
-    feed_in_chunks(&f, stream, NULL, &r);
-    assert_stream_lines(&r);
-    assert_true(framer_finish(&f, on_frame, &r));
-    assert_string_equal(r.items[5], "L:last");
-
-    size_t ones[64];
-    for (size_t i = 0; i < 64; i++)
-        ones[i] = 1;
-    memset(&r, 0, sizeof(r));
-    feed_in_chunks(&f, stream, ones, &r);
-    assert_stream_lines(&r);
-    framer_reset(&f);
-
-    srand(7);
-    for (int round = 0; round < 500; round++) {
-        size_t sizes[64];
-        for (size_t i = 0; i < 64; i++)
-            sizes[i] = 1 + (size_t)rand() % 9;
-        memset(&r, 0, sizeof(r));
-        feed_in_chunks(&f, stream, sizes, &r);
-        assert_stream_lines(&r);
-        framer_reset(&f);
+    enum { MAX_LINE = 16, ROUNDS = 3000 };
+    static char stream[40 * (MAX_LINE + 4)];
+    static struct record got, want;
+    uint64_t rng = 2024;
+    for (int round = 0; round < ROUNDS; round++) {
+        size_t len = random_stream(stream, MAX_LINE, &rng);
+        memset(&want, 0, sizeof(want));
+        expected_events(stream, len, MAX_LINE, &want);
+        memset(&got, 0, sizeof(got));
+        struct framer f;
+        framer_init(&f, MAX_LINE);
+        /* every third round byte by byte, the others in chunks of 1 to 40 */
+        for (size_t at = 0; at < len;) {
+            size_t n = round % 3 == 0 ? 1 : 1 + next_random(&rng) % 40;
+            if (n > len - at)
+                n = len - at;
+            assert_true(framer_feed(&f, stream + at, n, on_frame, &got));
+            assert_true(f.tail_len <= MAX_LINE);
+            at += n;
+        }
+        assert_true(framer_finish(&f, on_frame, &got));
+        assert_null(f.tail);
+        if (strcmp(got.text, want.text) != 0)
+            fail_msg("round %d:\n got  %s\n want %s", round, got.text, want.text);
     }
 }
 
@@ -89,31 +130,61 @@ static void holds_no_buffer_between_lines(void **state)
     struct framer f;
     struct record r = {0};
     framer_init(&f, 100);
-    framer_feed(&f, "par", 3, on_frame, &r);
+    feed(&f, "par", &r);
     assert_non_null(f.tail);
-    framer_feed(&f, "tial\nnext\n", 10, on_frame, &r);
+    feed(&f, "tial\nnext\n", &r);
     assert_null(f.tail);
-    assert_string_equal(r.items[0], "L:partial");
-    assert_string_equal(r.items[1], "L:next");
+    assert_string_equal(r.text, "partial|next|");
 }
 
-static void a_line_of_max_bytes_passes_and_one_more_does_not(void **state)
+static void a_line_of_exactly_max_line_bytes_passes(void **state)
 {
     (void)state;
     struct framer f;
     struct record r = {0};
     framer_init(&f, 5);
-    framer_feed(&f, "12345\n123456\nok\n", 16, on_frame, &r);
-    assert_int_equal(r.n, 3);
-    assert_string_equal(r.items[0], "L:12345");
-    assert_string_equal(r.items[1], "TOO_LONG");
-    assert_string_equal(r.items[2], "L:ok");
+    feed(&f, "12345\n", &r);
+    feed(&f, "123", &r);
+    feed(&f, "45\n", &r);
+    feed(&f, "12345", &r);
+    feed(&f, "\n", &r);
+    feed(&f, "12345\r\n", &r); /* the '\r' counts */
+    assert_string_equal(r.text, "12345|12345|12345|#TOO_LONG|");
+    assert_null(f.tail);
+}
 
-    memset(&r, 0, sizeof(r));
-    framer_feed(&f, "123", 3, on_frame, &r);
-    framer_feed(&f, "45\n", 3, on_frame, &r); /* exactly 5 over two chunks */
-    assert_string_equal(r.items[0], "L:12345");
-    framer_reset(&f);
+static void one_byte_more_is_refused_once_in_one_chunk(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {0};
+    framer_init(&f, 5);
+    feed(&f, "123456\nok\n", &r);
+    assert_string_equal(r.text, "#TOO_LONG|ok|");
+}
+
+static void one_byte_more_is_refused_once_byte_by_byte(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {0};
+    framer_init(&f, 5);
+    const char *bytes = "123456789\nok\n";
+    for (size_t i = 0; bytes[i]; i++)
+        framer_feed(&f, bytes + i, 1, on_frame, &r);
+    assert_string_equal(r.text, "#TOO_LONG|ok|");
+}
+
+static void one_byte_more_is_refused_when_it_comes_with_the_newline(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {0};
+    framer_init(&f, 5);
+    feed(&f, "12345", &r);
+    feed(&f, "6\nok\n", &r);
+    assert_string_equal(r.text, "#TOO_LONG|ok|");
+    assert_null(f.tail);
 }
 
 static void a_trickling_long_line_is_reported_once_and_skipped(void **state)
@@ -123,15 +194,11 @@ static void a_trickling_long_line_is_reported_once_and_skipped(void **state)
     struct record r = {0};
     framer_init(&f, 8);
     for (int i = 0; i < 100; i++)
-        framer_feed(&f, "xyz", 3, on_frame, &r);
-    assert_int_equal(r.n, 1);
-    assert_string_equal(r.items[0], "TOO_LONG");
+        feed(&f, "xyz", &r);
+    assert_string_equal(r.text, "#TOO_LONG|");
     assert_null(f.tail); /* nothing buffered while discarding */
-    framer_feed(&f, "xyz\nafter\n", 10, on_frame, &r);
-    assert_int_equal(r.n, 2);
-    assert_string_equal(r.items[1], "L:after");
-    assert_true(framer_finish(&f, on_frame, &r));
-    assert_int_equal(r.n, 2);
+    feed(&f, "xyz\nafter\n", &r);
+    assert_string_equal(r.text, "#TOO_LONG|after|");
 }
 
 static void never_holds_more_than_the_limit(void **state)
@@ -140,14 +207,14 @@ static void never_holds_more_than_the_limit(void **state)
     struct framer f;
     struct record r = {0};
     framer_init(&f, 1000);
-    for (int i = 0; i < 99; i++)
-        framer_feed(&f, "0123456789", 10, on_frame, &r);
-    assert_int_equal(f.tail_len, 990);
-    assert_true(f.tail_cap <= 1000);
-    framer_feed(&f, "0123456789", 10, on_frame, &r);
-    assert_true(f.tail_cap <= 1000);
-    framer_feed(&f, "!", 1, on_frame, &r);
-    assert_string_equal(r.items[0], "TOO_LONG");
+    for (int i = 0; i < 100; i++) {
+        feed(&f, "0123456789", &r);
+        assert_true(f.tail_cap <= 1000);
+    }
+    assert_int_equal(f.tail_len, 1000);
+    feed(&f, "!", &r);
+    assert_string_equal(r.text, "#TOO_LONG|");
+    assert_null(f.tail);
     framer_reset(&f);
 }
 
@@ -158,13 +225,12 @@ static void a_tail_without_memory_is_reported_and_skipped(void **state)
     struct record r = {0};
     framer_init(&f, 100);
     fail_alloc_after(0);
-    framer_feed(&f, "abc", 3, on_frame, &r);
+    feed(&f, "abc", &r);
     assert_true(fail_alloc_tripped());
-    assert_string_equal(r.items[0], "NO_MEMORY");
-    framer_feed(&f, "def\nnext\n", 9, on_frame, &r);
-    assert_int_equal(r.n, 2);
-    assert_string_equal(r.items[1], "L:next");
-
+    assert_string_equal(r.text, "#NO_MEMORY|");
+    assert_null(f.tail);
+    feed(&f, "def\nnext\n", &r);
+    assert_string_equal(r.text, "#NO_MEMORY|next|");
     framer_reset(&f);
 }
 
@@ -174,17 +240,54 @@ static void a_line_completing_without_memory_is_reported(void **state)
     struct framer f;
     struct record r = {0};
     framer_init(&f, 1000);
-    framer_feed(&f, "ab", 2, on_frame, &r); /* the tail starts small */
-    char rest[301];
+    feed(&f, "ab", &r); /* the tail starts small */
+    char rest[302];
     memset(rest, 'x', 300);
-    rest[300] = '\n';
+    strcpy(rest + 300, "\n");
     fail_alloc_after(0); /* completing the line must grow the tail */
-    framer_feed(&f, rest, sizeof(rest), on_frame, &r);
+    feed(&f, rest, &r);
     assert_true(fail_alloc_tripped());
-    framer_feed(&f, "next\n", 5, on_frame, &r);
-    assert_int_equal(r.n, 2);
-    assert_string_equal(r.items[0], "NO_MEMORY");
-    assert_string_equal(r.items[1], "L:next");
+    assert_null(f.tail);
+    feed(&f, "next\n", &r);
+    assert_string_equal(r.text, "#NO_MEMORY|next|");
+}
+
+static void finish_hands_over_an_unfinished_line(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {0};
+    framer_init(&f, 100);
+    feed(&f, "done\nlast", &r);
+    assert_true(framer_finish(&f, on_frame, &r));
+    assert_string_equal(r.text, "done|last|");
+    assert_null(f.tail);
+}
+
+static void finish_without_an_unfinished_line_reports_nothing(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {0};
+    framer_init(&f, 4);
+    assert_true(framer_finish(&f, on_frame, &r));
+    feed(&f, "done\n", &r);
+    assert_true(framer_finish(&f, on_frame, &r));
+    feed(&f, "too long, unfinished", &r);
+    assert_true(framer_finish(&f, on_frame, &r));
+    assert_string_equal(r.text, "done|#TOO_LONG|");
+    assert_false(f.discarding);
+}
+
+static void finish_returns_what_the_callback_returned(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {.stop_after = 1};
+    framer_init(&f, 100);
+    feed(&f, "last", &r);
+    assert_false(framer_finish(&f, on_frame, &r));
+    assert_string_equal(r.text, "last|");
     assert_null(f.tail);
 }
 
@@ -194,22 +297,42 @@ static void the_callback_can_stop_the_feed(void **state)
     struct framer f;
     struct record r = {.stop_after = 2};
     framer_init(&f, 100);
-    assert_false(framer_feed(&f, "a\nb\nc\nd\n", 8, on_frame, &r));
-    assert_int_equal(r.n, 2);
+    assert_false(framer_feed(&f, "a\nb\nc\nd", 7, on_frame, &r));
+    assert_string_equal(r.text, "a|b|");
+    r.stop_after = 0; /* the rest of that chunk, "d" included, is gone */
+    assert_true(framer_feed(&f, "e\n", 2, on_frame, &r));
+    assert_string_equal(r.text, "a|b|e|");
+}
+
+static void the_callback_can_stop_the_feed_at_a_too_long_line(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {.stop_after = 1};
+    framer_init(&f, 3);
+    assert_false(framer_feed(&f, "abcd\nnext\n", 10, on_frame, &r));
+    assert_string_equal(r.text, "#TOO_LONG|");
     framer_reset(&f);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(splits_lines_whatever_the_chunking),
+        cmocka_unit_test(random_chunkings_give_the_lines_of_the_stream),
         cmocka_unit_test(holds_no_buffer_between_lines),
-        cmocka_unit_test(a_line_of_max_bytes_passes_and_one_more_does_not),
+        cmocka_unit_test(a_line_of_exactly_max_line_bytes_passes),
+        cmocka_unit_test(one_byte_more_is_refused_once_in_one_chunk),
+        cmocka_unit_test(one_byte_more_is_refused_once_byte_by_byte),
+        cmocka_unit_test(one_byte_more_is_refused_when_it_comes_with_the_newline),
         cmocka_unit_test(a_trickling_long_line_is_reported_once_and_skipped),
         cmocka_unit_test(never_holds_more_than_the_limit),
         cmocka_unit_test(a_tail_without_memory_is_reported_and_skipped),
         cmocka_unit_test(a_line_completing_without_memory_is_reported),
+        cmocka_unit_test(finish_hands_over_an_unfinished_line),
+        cmocka_unit_test(finish_without_an_unfinished_line_reports_nothing),
+        cmocka_unit_test(finish_returns_what_the_callback_returned),
         cmocka_unit_test(the_callback_can_stop_the_feed),
+        cmocka_unit_test(the_callback_can_stop_the_feed_at_a_too_long_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

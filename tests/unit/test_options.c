@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mqd/options.h"
@@ -38,46 +40,178 @@ static void positional_port_and_cache_size(void **state)
     assert_int_equal(PARSE(&o, "7001", "2"), OPTIONS_OK);
     assert_int_equal(o.port, 7001);
     assert_int_equal(o.cache_size, 2);
-    assert_int_equal(PARSE(&o, "--", "7002"), OPTIONS_OK);
+    assert_int_equal(PARSE(&o, "--", "7002", "3"), OPTIONS_OK);
     assert_int_equal(o.port, 7002);
+    assert_int_equal(o.cache_size, 3);
+    assert_int_equal(PARSE(&o, "0"), OPTIONS_OK);
+    assert_int_equal(o.port, 0);
+    assert_int_equal(o.cache_size, 100);
 }
 
-static void long_options_in_both_forms(void **state)
+/* field_text: the field the option `name` sets, printed. */
+static void field_text(const struct options *o, const char *name, char *out, size_t cap)
+{
+    if (strcmp(name, "bind") == 0)
+        snprintf(out, cap, "%s", o->bind);
+    else if (strcmp(name, "port") == 0)
+        snprintf(out, cap, "%u", o->port);
+    else if (strcmp(name, "cache-size") == 0)
+        snprintf(out, cap, "%zu", o->cache_size);
+    else if (strcmp(name, "max-line") == 0)
+        snprintf(out, cap, "%zu", o->max_line);
+    else if (strcmp(name, "max-output") == 0)
+        snprintf(out, cap, "%zu", o->max_output);
+    else if (strcmp(name, "max-clients") == 0)
+        snprintf(out, cap, "%zu", o->max_clients);
+    else
+        snprintf(out, cap, "level %d", (int)o->log_level);
+}
+
+static void every_long_option_in_both_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *value, *want;
+    } cases[] = {
+        {"port", "7100", "7100"},          {"bind", "::1", "::1"},
+        {"cache-size", "5", "5"},          {"max-line", "2k", "2048"},
+        {"max-output", "3M", "3145728"},   {"max-clients", "4", "4"},
+        {"log-level", "debug", "level 3"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char flag[32], joined[64], got[64];
+        snprintf(flag, sizeof(flag), "--%s", cases[i].name);
+        snprintf(joined, sizeof(joined), "--%s=%s", cases[i].name, cases[i].value);
+        struct options o;
+        assert_int_equal(PARSE(&o, flag, (char *)cases[i].value), OPTIONS_OK);
+        field_text(&o, cases[i].name, got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+        assert_int_equal(PARSE(&o, joined), OPTIONS_OK);
+        field_text(&o, cases[i].name, got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+    }
+}
+
+static void help_and_version_short_and_long(void **state)
 {
     (void)state;
     struct options o;
-    assert_int_equal(PARSE(&o, "--port", "1", "--bind=::1", "--cache-size", "0", "--max-line=2k",
-                           "--max-output", "3M", "--max-clients=4", "--log-level", "debug"),
-                     OPTIONS_OK);
-    assert_int_equal(o.port, 1);
-    assert_string_equal(o.bind, "::1");
-    assert_int_equal(o.cache_size, 0);
-    assert_int_equal(o.max_line, 2048);
-    assert_int_equal(o.max_output, 3 << 20);
-    assert_int_equal(o.max_clients, 4);
-    assert_int_equal(o.log_level, LOG_LEVEL_DEBUG);
-    assert_int_equal(PARSE(&o, "-h", "-V"), OPTIONS_OK);
-    assert_true(o.help && o.version);
-    assert_int_equal(PARSE(&o, "--port=5", "--port", "6"), OPTIONS_OK);
-    assert_int_equal(o.port, 6); /* the later one wins */
+    assert_int_equal(PARSE(&o, "-h"), OPTIONS_OK);
+    assert_true(o.help && !o.version);
+    assert_int_equal(PARSE(&o, "--help"), OPTIONS_OK);
+    assert_true(o.help);
+    assert_int_equal(PARSE(&o, "-V"), OPTIONS_OK);
+    assert_true(o.version && !o.help);
+    assert_int_equal(PARSE(&o, "--version"), OPTIONS_OK);
+    assert_true(o.version);
 }
 
-static void sizes(void **state)
+static void later_settings_win(void **state)
 {
     (void)state;
-    size_t n;
-    assert_int_equal(options_parse_size("123", &n), 0);
-    assert_int_equal(n, 123);
-    assert_int_equal(options_parse_size("64k", &n), 0);
-    assert_int_equal(n, 65536);
-    assert_int_equal(options_parse_size("1G", &n), 0);
-    assert_int_equal(n, 1 << 30);
-    const char *bad[] = {
-        "", "k", "-1", "1kb", "1t", " 1", "1 ", "0x10", "99999999999999999999", "99999999999g"};
+    struct options o;
+    assert_int_equal(PARSE(&o, "--port=5", "--port", "6"), OPTIONS_OK);
+    assert_int_equal(o.port, 6);
+    assert_int_equal(PARSE(&o, "7001", "--port", "7002"), OPTIONS_OK);
+    assert_int_equal(o.port, 7002);
+}
+
+static void every_log_level(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const enum log_level levels[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+                                            LOG_LEVEL_DEBUG};
+    for (size_t i = 0; i < 4; i++) {
+        struct options o;
+        assert_int_equal(PARSE(&o, "--log-level", (char *)names[i]), OPTIONS_OK);
+        assert_int_equal(o.log_level, levels[i]);
+    }
+}
+
+static void values_at_their_bounds(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--port", "0", "--cache-size", "0"), OPTIONS_OK);
+    assert_int_equal(o.port, 0);
+    assert_int_equal(o.cache_size, 0);
+    assert_int_equal(PARSE(&o, "65535", "1000000"), OPTIONS_OK);
+    assert_int_equal(o.port, 65535);
+    assert_int_equal(o.cache_size, 1000000);
+    assert_int_equal(PARSE(&o, "--max-line=1", "--max-clients=1", "--max-output=1"), OPTIONS_OK);
+    assert_int_equal(o.max_line, 1);
+    assert_int_equal(o.max_clients, 1);
+    assert_int_equal(o.max_output, 1);
+    assert_int_equal(PARSE(&o, "--max-line=1g", "--max-clients=1000000"), OPTIONS_OK);
+    assert_int_equal(o.max_line, 1 << 30);
+    assert_int_equal(o.max_clients, 1000000);
+}
+
+static void sizes_take_a_suffix_in_either_case(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t want;
+    } cases[] = {
+        {"0", 0},          {"123", 123},    {"1k", 1024},      {"1K", 1024},
+        {"64k", 65536},    {"1m", 1 << 20}, {"32M", 32 << 20}, {"1g", 1 << 30},
+        {"2G", 2UL << 30}, {"0k", 0},       {"007", 7},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 0;
+        assert_int_equal(options_parse_size(cases[i].text, &n), 0);
+        if (n != cases[i].want)
+            fail_msg("'%s' read as %zu", cases[i].text, n);
+    }
+}
+
+static void malformed_and_oversized_sizes_are_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "k",
+        "-1",
+        "+1",
+        "1kb",
+        "1t",
+        "1b",
+        " 1",
+        "1 ",
+        "0x10",
+        "1.5k",
+        "1e3",
+        "99999999999999999999",
+        "99999999999g",
+        "18446744073709551615k",
+    };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n;
         if (options_parse_size(bad[i], &n) == 0)
             fail_msg("accepted size '%s'", bad[i]);
     }
+}
+
+static void usage_lists_every_option_with_its_default(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    options_usage(out);
+    fclose(out);
+    static const char *const wanted[] = {
+        "--port",      "7000", "--bind",       "127.0.0.1", "--cache-size",  "100",
+        "--max-line",  "1m",   "--max-output", "32m",       "--max-clients", "10000",
+        "--log-level", "info", "--help",       "--version", "PORT",          "CACHE_SIZE",
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        if (!strstr(text, wanted[i]))
+            fail_msg("usage does not mention %s", wanted[i]);
+    }
+    free(text);
 }
 
 static void errors_name_what_is_wrong(void **state)
@@ -97,6 +231,19 @@ static void errors_name_what_is_wrong(void **state)
         {{"--max-line", "2g"}, "--max-line"},
         {{"--max-clients", "0"}, "--max-clients"},
         {{"--log-level", "loud"}, "loud"},
+        {{"--log-level", "INFO"}, "INFO"},
+        {{"--port", "12x"}, "12x"},
+        {{"--port="}, "--port"},
+        {{"--port", "-1"}, "-1"},
+        {{"--max-output", "0"}, "--max-output"},
+        {{"--max-line", "1q"}, "1q"},
+        {{"--max-clients", "1000001"}, "1000001"},
+        {{"--help=yes"}, "--help"},
+        {{"-x"}, "-x"},
+        {{"--", "--port"}, "PORT '--port'"},
+        {{"--", "1", "2", "3"}, "'3'"},
+        {{"65536"}, "PORT '65536'"},
+        {{"1", "-1"}, "'-1'"},
         {{"--bind="}, "--bind"},
         {{"--version=1"}, "--version"},
         {{"-p"}, "-p"},
@@ -122,8 +269,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(positional_port_and_cache_size),
-        cmocka_unit_test(long_options_in_both_forms),
-        cmocka_unit_test(sizes),
+        cmocka_unit_test(every_long_option_in_both_forms),
+        cmocka_unit_test(help_and_version_short_and_long),
+        cmocka_unit_test(later_settings_win),
+        cmocka_unit_test(every_log_level),
+        cmocka_unit_test(values_at_their_bounds),
+        cmocka_unit_test(sizes_take_a_suffix_in_either_case),
+        cmocka_unit_test(malformed_and_oversized_sizes_are_refused),
+        cmocka_unit_test(usage_lists_every_option_with_its_default),
         cmocka_unit_test(errors_name_what_is_wrong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

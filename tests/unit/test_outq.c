@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -139,40 +140,117 @@ static void partial_writes_resume_where_they_stopped(void **state)
     close(fds[1]);
 }
 
-static void the_budget_bounds_one_flush(void **state)
+static void a_flush_stops_within_a_line_past_the_budget(void **state)
 {
     (void)state;
+    enum { LINES = 10, LEN = 100, BUDGET = 250 };
     int fds[2];
     socket_pair(fds, 0);
     struct outq q;
     outq_init(&q);
-    struct buf *b = line_of(100, 'x');
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < LINES; i++) {
+        struct buf *b = line_of(LEN, (char)('0' + i));
         outq_push(&q, b);
-    buf_unref(b);
-    assert_int_equal(outq_flush(&q, fds[0], 250), OUTQ_FULL);
-    assert_true(q.bytes >= 700 && q.bytes < 1000);
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+        buf_unref(b);
+    }
+    char got[LINES * LEN];
+    size_t n = 0;
+    while (!outq_empty(&q)) {
+        size_t before = q.bytes;
+        enum outq_status st = outq_flush(&q, fds[0], BUDGET);
+        size_t written = before - q.bytes;
+        /* the socket takes it all: only the budget, or the end, stops it */
+        assert_true(written >= (before < BUDGET ? before : BUDGET));
+        assert_true(written < BUDGET + LEN);
+        assert_int_equal(st, outq_empty(&q) ? OUTQ_EMPTY : OUTQ_FULL);
+        n += read_all(fds[1], got + n, sizeof(got) - n);
+    }
+    assert_int_equal(n, sizeof(got));
+    for (size_t i = 0; i < sizeof(got); i++)
+        assert_int_equal(got[i], '0' + (int)(i / LEN));
     outq_clear(&q);
     close(fds[0]);
     close(fds[1]);
 }
 
-static void a_closed_peer_is_an_error(void **state)
+/* push_lines: `n` lines of `len` bytes, filled with 'A', 'B', ... from `first`. */
+static void push_lines(struct outq *q, int first, int n, size_t len)
+{
+    for (int i = first; i < first + n; i++) {
+        struct buf *b = line_of(len, (char)('A' + i % 26));
+        assert_int_equal(outq_push(q, b), 0);
+        buf_unref(b);
+    }
+}
+
+static void the_queue_keeps_its_order_when_it_wraps_and_grows(void **state)
 {
     (void)state;
+    enum { LEN = 2000, LINES = 16 };
+    int fds[2];
+    socket_pair(fds, 4096);
+    struct outq q;
+    outq_init(&q);
+    push_lines(&q, 0, LINES / 2, LEN); /* fills the first 8 slots */
+    static char got[LINES * LEN];
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_FULL);
+    size_t n = read_all(fds[1], got, sizeof(got));
+    assert_true(q.count > 0 && q.count < LINES / 2); /* the head moved on */
+    push_lines(&q, LINES / 2, LINES / 2, LEN);       /* wraps, then grows */
+    assert_int_equal(q.bytes, LINES * LEN - n);
+    while (outq_flush(&q, fds[0], SIZE_MAX) == OUTQ_FULL)
+        n += read_all(fds[1], got + n, sizeof(got) - n);
+    n += read_all(fds[1], got + n, sizeof(got) - n);
+    assert_int_equal(n, sizeof(got));
+    for (size_t i = 0; i < sizeof(got); i++)
+        assert_int_equal(got[i], 'A' + (int)(i / LEN) % 26);
+    outq_clear(&q);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void flushing_an_empty_queue_writes_nothing(void **state)
+{
+    (void)state;
+    struct outq q;
+    outq_init(&q);
+    assert_int_equal(outq_flush(&q, -1, SIZE_MAX), OUTQ_EMPTY); /* no syscall: fd unused */
+    outq_clear(&q);
+}
+
+/* assert_closed_peer_is_an_error: `lines` lines of `len` bytes to a socket
+ * whose peer is gone; SIGPIPE is ignored, as mqd ignores it. */
+static void assert_closed_peer_is_an_error(int lines, size_t len)
+{
     signal(SIGPIPE, SIG_IGN);
     int fds[2];
     socket_pair(fds, 0);
     close(fds[1]);
     struct outq q;
     outq_init(&q);
-    struct buf *b = line_of(10, 'x');
-    outq_push(&q, b);
-    buf_unref(b);
+    for (int i = 0; i < lines; i++) {
+        struct buf *b = line_of(len, 'x');
+        outq_push(&q, b);
+        buf_unref(b);
+    }
     assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_ERROR);
+    assert_int_equal(errno, EPIPE);
+    assert_int_equal(q.count, (size_t)lines); /* nothing counted as written */
+    assert_int_equal(q.bytes, lines * len);
     outq_clear(&q);
     close(fds[0]);
+}
+
+static void a_closed_peer_is_an_error_for_a_few_short_lines(void **state)
+{
+    (void)state;
+    assert_closed_peer_is_an_error(1, 10);
+}
+
+static void a_closed_peer_is_an_error_for_many_lines(void **state)
+{
+    (void)state;
+    assert_closed_peer_is_an_error(100, 1000);
 }
 
 static void a_push_without_memory_changes_nothing(void **state)
@@ -183,12 +261,16 @@ static void a_push_without_memory_changes_nothing(void **state)
     struct buf *b = line_of(10, 'x');
     for (int i = 0; i < 8; i++) /* fills the first allocation */
         outq_push(&q, b);
+    struct outq before = q;
     fail_alloc_after(0);
     assert_int_equal(outq_push(&q, b), -1);
-    assert_int_equal(q.count, 8);
-    assert_int_equal(q.bytes, 80);
+    assert_true(fail_alloc_tripped());
+    assert_memory_equal(&q, &before, sizeof(q));
     assert_int_equal(b->refs, 9);
     assert_int_equal(outq_push(&q, b), 0);
+    assert_int_equal(q.count, 9);
+    assert_int_equal(q.bytes, 90);
+    assert_int_equal(b->refs, 10);
     outq_clear(&q);
     buf_unref(b);
 }
@@ -200,8 +282,11 @@ int main(void)
         cmocka_unit_test(flush_writes_everything_in_order),
         cmocka_unit_test(a_few_lines_go_out_gathered_in_order),
         cmocka_unit_test(partial_writes_resume_where_they_stopped),
-        cmocka_unit_test(the_budget_bounds_one_flush),
-        cmocka_unit_test(a_closed_peer_is_an_error),
+        cmocka_unit_test(a_flush_stops_within_a_line_past_the_budget),
+        cmocka_unit_test(the_queue_keeps_its_order_when_it_wraps_and_grows),
+        cmocka_unit_test(flushing_an_empty_queue_writes_nothing),
+        cmocka_unit_test(a_closed_peer_is_an_error_for_a_few_short_lines),
+        cmocka_unit_test(a_closed_peer_is_an_error_for_many_lines),
         cmocka_unit_test(a_push_without_memory_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,25 @@ static void index_above_a_floor(void **state)
     assert_false(ring_index_above(UINT64_C(1) << 62, INT64_MAX));
 }
 
+static void a_full_ring_pushes_without_allocating(void **state)
+{
+    (void)state;
+    struct ring r;
+    ring_init(&r, 5);
+    for (uint64_t i = 0; i < 5; i++)
+        push(&r, i, false);
+    struct buf *extra = line();
+    fail_alloc_after(0);
+    assert_int_equal(ring_reserve(&r), 0);
+    ring_push(&r, extra, 5, false);
+    assert_int_equal(fail_alloc_calls(), 0);
+    fail_alloc_reset();
+    assert_indexes(&r, (uint64_t[]){1, 2, 3, 4, 5}, 5);
+    ring_clear(&r);
+    assert_int_equal(r.max, 5);
+    assert_null(r.items);
+}
+
 static void reserve_fails_cleanly_out_of_memory(void **state)
 {
     (void)state;
@@ -102,8 +121,9 @@ static void reserve_fails_cleanly_out_of_memory(void **state)
     fail_alloc_after(0);
     assert_int_equal(ring_reserve(&r), -1);
     assert_indexes(&r, (uint64_t[]){0, 1, 2, 3}, 4);
+    fail_alloc_reset();
     push(&r, 4, false);
-    assert_int_equal(r.len, 5);
+    assert_indexes(&r, (uint64_t[]){0, 1, 2, 3, 4}, 5);
     ring_clear(&r);
 }
 
@@ -115,6 +135,7 @@ int main(void)
         cmocka_unit_test(zero_max_caches_nothing),
         cmocka_unit_test(removes_handed_over_once_entries_only),
         cmocka_unit_test(index_above_a_floor),
+        cmocka_unit_test(a_full_ring_pushes_without_allocating),
         cmocka_unit_test(reserve_fails_cleanly_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
