@@ -5,31 +5,18 @@
 
 #include <stdio.h>
 
-int main(int argc, char *argv[])
+/* serve: runs the server the options describe; the exit status. */
+static int serve(const struct options *o)
 {
-    struct options o;
     char err[256];
-    if (options_parse(argc, argv, &o, err, sizeof(err)) != OPTIONS_OK) {
-        fprintf(stderr, "mqd: %s\n", err);
-        options_usage(stderr);
-        return 2;
-    }
-    if (o.help) {
-        options_usage(stdout);
-        return 0;
-    }
-    if (o.version) {
-        printf("mqd %s\n", MQD_VERSION);
-        return 0;
-    }
-    struct log log = {o.log_level, stderr};
+    struct log log = {o->log_level, stderr};
     struct server_config config = {
-        .bind = o.bind,
-        .port = o.port,
-        .cache_size = o.cache_size,
-        .max_line = o.max_line,
-        .max_output = o.max_output,
-        .max_clients = o.max_clients,
+        .bind = o->bind,
+        .port = o->port,
+        .cache_size = o->cache_size,
+        .max_line = o->max_line,
+        .max_output = o->max_output,
+        .max_clients = o->max_clients,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));
@@ -40,4 +27,28 @@ int main(int argc, char *argv[])
     int rc = server_run(s);
     server_free(s);
     return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char *argv[])
+{
+    struct options o;
+    char err[512];
+    enum options_status status = options_parse(argc, argv, &o, err, sizeof(err));
+    int rc;
+    if (status != OPTIONS_OK) {
+        fprintf(stderr, "mqd: %s\n", err);
+        if (status == OPTIONS_ERROR)
+            options_usage(stderr);
+        rc = 2;
+    } else if (o.help) {
+        options_usage(stdout);
+        rc = 0;
+    } else if (o.version) {
+        printf("mqd %s\n", MQD_VERSION);
+        rc = 0;
+    } else {
+        rc = serve(&o);
+    }
+    options_free(&o);
+    return rc;
 }

@@ -1,5 +1,8 @@
 #include "mqd/options.h"
 
+#include "mqd/alloc.h"
+#include "mqd/config_file.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -10,24 +13,48 @@
 #define MAX_LINE_LIMIT (1024UL * 1024 * 1024)
 #define MAX_CLIENTS_LIMIT 1000000
 
-enum option_kind { OPT_FLAG, OPT_COUNT, OPT_SIZE, OPT_TEXT };
+/* what an option's value is, and so the type of the field it sets */
+enum option_kind {
+    OPT_FLAG,     /* bool, no value */
+    OPT_PORT,     /* unsigned, a decimal number within min..max */
+    OPT_COUNT,    /* size_t, a decimal number within min..max */
+    OPT_SIZE,     /* size_t, a byte size within min..max */
+    OPT_TEXT,     /* const char *, not empty */
+    OPT_LOG_LEVEL /* enum log_level */
+};
 
 struct option_spec {
     const char *name;
     enum option_kind kind;
-    unsigned long long min, max; /* for counts and sizes */
+    size_t field; /* offset of the member of struct options it sets */
+    unsigned long long min, max;
+    bool command_line_only; /* refused in the configuration file */
 };
 
+#define FIELD(member) offsetof(struct options, member)
+
+/* specs: every long option, for the command line and the file alike */
 static const struct option_spec specs[] = {
-    {"help", OPT_FLAG, 0, 0},
-    {"version", OPT_FLAG, 0, 0},
-    {"port", OPT_COUNT, 0, 65535},
-    {"bind", OPT_TEXT, 0, 0},
-    {"cache-size", OPT_COUNT, 0, MAX_CACHE_SIZE},
-    {"max-line", OPT_SIZE, 1, MAX_LINE_LIMIT},
-    {"max-output", OPT_SIZE, 1, SIZE_MAX / 2},
-    {"max-clients", OPT_COUNT, 1, MAX_CLIENTS_LIMIT},
-    {"log-level", OPT_TEXT, 0, 0},
+    {.name = "help", .kind = OPT_FLAG, .field = FIELD(help), .command_line_only = true},
+    {.name = "version", .kind = OPT_FLAG, .field = FIELD(version), .command_line_only = true},
+    {.name = "config", .kind = OPT_TEXT, .field = FIELD(config), .command_line_only = true},
+    {.name = "port", .kind = OPT_PORT, .field = FIELD(port), .max = 65535},
+    {.name = "bind", .kind = OPT_TEXT, .field = FIELD(bind)},
+    {.name = "cache-size", .kind = OPT_COUNT, .field = FIELD(cache_size), .max = MAX_CACHE_SIZE},
+    {.name = "max-line", .kind = OPT_SIZE, .field = FIELD(max_line), .min = 1,
+     .max = MAX_LINE_LIMIT},
+    {.name = "max-output", .kind = OPT_SIZE, .field = FIELD(max_output), .min = 1,
+     .max = SIZE_MAX / 2},
+    {.name = "max-clients", .kind = OPT_COUNT, .field = FIELD(max_clients), .min = 1,
+     .max = MAX_CLIENTS_LIMIT},
+    {.name = "log-level", .kind = OPT_LOG_LEVEL, .field = FIELD(log_level)},
+    {.name = "log-file", .kind = OPT_TEXT, .field = FIELD(log_file)},
+};
+
+/* options_text: a text value read from the file, which outlives its line */
+struct options_text {
+    struct options_text *next;
+    char text[];
 };
 
 void options_usage(FILE *out)
@@ -45,6 +72,10 @@ void options_usage(FILE *out)
             "  --max-clients N     simultaneous clients (default %d, lowered to\n"
             "                      what RLIMIT_NOFILE allows)\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+            "  --log-file PATH     append logs to PATH instead of stderr;\n"
+            "                      SIGHUP reopens it (default stderr)\n"
+            "  --config FILE       read options from FILE, one 'name value' per line;\n"
+            "                      the command line wins over it\n"
             "  -h, --help          show this help and exit\n"
             "  -V, --version       show the version and exit\n"
             "\n"
@@ -101,51 +132,110 @@ static const struct option_spec *find_spec(const char *name, size_t len)
     return NULL;
 }
 
-/* apply: stores one option's value; -1 (with `err` set) when it is invalid. */
-static int apply(struct options *o, const struct option_spec *spec, const char *value, char *err,
-                 size_t err_len)
+static int parse_bounded(const struct option_spec *spec, const char *value,
+                         unsigned long long *out)
 {
-    unsigned long long n = 0;
-    size_t size = 0;
-    int bad = 0;
-    if (spec->kind == OPT_COUNT)
-        bad = parse_count(value, &n) < 0 || n < spec->min || n > spec->max;
-    else if (spec->kind == OPT_SIZE)
-        bad = options_parse_size(value, &size) < 0 || size < spec->min || size > spec->max;
-    if (strcmp(spec->name, "log-level") == 0)
-        bad = log_level_parse(value, &o->log_level) < 0;
-    else if (strcmp(spec->name, "bind") == 0)
-        bad = *value == '\0';
-    if (bad) {
-        snprintf(err, err_len, "invalid value '%s' for --%s", value, spec->name);
+    if (spec->kind == OPT_SIZE) {
+        size_t size;
+        if (options_parse_size(value, &size) < 0)
+            return -1;
+        *out = size;
+    } else if (parse_count(value, out) < 0) {
         return -1;
     }
-    if (strcmp(spec->name, "port") == 0)
-        o->port = (unsigned)n;
-    else if (strcmp(spec->name, "bind") == 0)
-        o->bind = value;
-    else if (strcmp(spec->name, "cache-size") == 0)
-        o->cache_size = (size_t)n;
-    else if (strcmp(spec->name, "max-line") == 0)
-        o->max_line = size;
-    else if (strcmp(spec->name, "max-output") == 0)
-        o->max_output = size;
-    else if (strcmp(spec->name, "max-clients") == 0)
-        o->max_clients = (size_t)n;
+    return *out < spec->min || *out > spec->max ? -1 : 0;
+}
+
+/* set_value: stores `value` (NULL for a flag) in the field the spec names;
+ * -1 when it is not a valid value of the spec's kind. */
+static int set_value(struct options *o, const struct option_spec *spec, const char *value)
+{
+    void *field = (char *)o + spec->field;
+    unsigned long long n;
+    switch (spec->kind) {
+    case OPT_FLAG: *(bool *)field = true; return 0;
+    case OPT_TEXT:
+        if (*value == '\0')
+            return -1;
+        *(const char **)field = value;
+        return 0;
+    case OPT_LOG_LEVEL: return log_level_parse(value, (enum log_level *)field);
+    case OPT_PORT:
+    case OPT_COUNT:
+    case OPT_SIZE: break;
+    }
+    if (parse_bounded(spec, value, &n) < 0)
+        return -1;
+    if (spec->kind == OPT_PORT)
+        *(unsigned *)field = (unsigned)n;
+    else
+        *(size_t *)field = (size_t)n;
     return 0;
+}
+
+/* keep_text: a copy of `value` that lives until options_free; NULL when out
+ * of memory. */
+static const char *keep_text(struct options *o, const char *value)
+{
+    size_t len = strlen(value);
+    struct options_text *t = mqd_malloc(sizeof(*t) + len + 1);
+    if (!t)
+        return NULL;
+    memcpy(t->text, value, len + 1);
+    t->next = o->file_texts;
+    o->file_texts = t;
+    return t->text;
+}
+
+/* set_from_file: one `key value` line of the configuration file. */
+static int set_from_file(void *ctx, const char *key, const char *value, char *err,
+                         size_t err_len)
+{
+    struct options *o = ctx;
+    const struct option_spec *spec = find_spec(key, strlen(key));
+    if (!spec) {
+        snprintf(err, err_len, "unknown key '%s'", key);
+        return -1;
+    }
+    if (spec->command_line_only) {
+        snprintf(err, err_len, "'%s' is only allowed on the command line", key);
+        return -1;
+    }
+    const char *kept = spec->kind == OPT_TEXT ? keep_text(o, value) : value;
+    if (!kept) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    if (set_value(o, spec, kept) < 0) {
+        snprintf(err, err_len, "invalid value '%s' for %s", value, key);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_config(struct options *o, char *err, size_t err_len)
+{
+    FILE *in = fopen(o->config, "r");
+    if (!in) {
+        snprintf(err, err_len, "cannot read %s: %s", o->config, strerror(errno));
+        return -1;
+    }
+    int rc = config_file_read(in, o->config, set_from_file, o, err, err_len);
+    fclose(in);
+    return rc;
 }
 
 static int apply_positional(struct options *o, int position, const char *value, char *err,
                             size_t err_len)
 {
     static const char *const names[] = {"port", "cache-size"};
+    static const char *const shown[] = {"PORT", "CACHE_SIZE"};
     if (position >= 2) {
         snprintf(err, err_len, "unexpected argument '%s'", value);
         return -1;
     }
-    const struct option_spec *spec = find_spec(names[position], strlen(names[position]));
-    if (apply(o, spec, value, err, err_len) < 0) {
-        snprintf(err, err_len, "invalid %s '%s'", position == 0 ? "PORT" : "CACHE_SIZE", value);
+    if (set_value(o, find_spec(names[position], strlen(names[position])), value) < 0) {
+        snprintf(err, err_len, "invalid %s '%s'", shown[position], value);
         return -1;
     }
     return 0;
@@ -163,40 +253,29 @@ static int apply_long(struct options *o, int argc, char *const argv[], int *i, c
         snprintf(err, err_len, "unknown option '--%.*s'", (int)len, name);
         return -1;
     }
+    const char *value = eq ? eq + 1 : NULL;
     if (spec->kind == OPT_FLAG) {
         if (eq) {
             snprintf(err, err_len, "option '--%s' takes no value", spec->name);
             return -1;
         }
-        if (strcmp(spec->name, "help") == 0)
-            o->help = true;
-        else
-            o->version = true;
-        return 0;
-    }
-    const char *value = eq ? eq + 1 : NULL;
-    if (!value) {
+    } else if (!value) {
         if (*i + 1 >= argc) {
             snprintf(err, err_len, "option '--%s' needs a value", spec->name);
             return -1;
         }
         value = argv[++*i];
     }
-    return apply(o, spec, value, err, err_len);
+    if (set_value(o, spec, value) < 0) {
+        snprintf(err, err_len, "invalid value '%s' for --%s", value, spec->name);
+        return -1;
+    }
+    return 0;
 }
 
-enum options_status options_parse(int argc, char *const argv[], struct options *o, char *err,
-                                  size_t err_len)
+static int apply_command_line(struct options *o, int argc, char *const argv[], char *err,
+                              size_t err_len)
 {
-    *o = (struct options){
-        .bind = OPTIONS_DEFAULT_BIND,
-        .port = OPTIONS_DEFAULT_PORT,
-        .cache_size = OPTIONS_DEFAULT_CACHE_SIZE,
-        .max_line = OPTIONS_DEFAULT_MAX_LINE,
-        .max_output = OPTIONS_DEFAULT_MAX_OUTPUT,
-        .max_clients = OPTIONS_DEFAULT_MAX_CLIENTS,
-        .log_level = LOG_LEVEL_INFO,
-    };
     int positional = 0;
     bool only_positionals = false;
     for (int i = 1; i < argc; i++) {
@@ -217,7 +296,42 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
             rc = -1;
         }
         if (rc < 0)
-            return OPTIONS_ERROR;
+            return -1;
     }
+    return 0;
+}
+
+enum options_status options_parse(int argc, char *const argv[], struct options *o, char *err,
+                                  size_t err_len)
+{
+    *o = (struct options){
+        .bind = OPTIONS_DEFAULT_BIND,
+        .port = OPTIONS_DEFAULT_PORT,
+        .cache_size = OPTIONS_DEFAULT_CACHE_SIZE,
+        .max_line = OPTIONS_DEFAULT_MAX_LINE,
+        .max_output = OPTIONS_DEFAULT_MAX_OUTPUT,
+        .max_clients = OPTIONS_DEFAULT_MAX_CLIENTS,
+        .log_level = LOG_LEVEL_INFO,
+    };
+    /* read first to find --config and to report command line errors before
+     * the file's; then read again over the file, so the command line wins
+     * wherever --config stands in it */
+    if (apply_command_line(o, argc, argv, err, err_len) < 0)
+        return OPTIONS_ERROR;
+    if (!o->config || o->help || o->version)
+        return OPTIONS_OK;
+    if (read_config(o, err, err_len) < 0)
+        return OPTIONS_CONFIG_ERROR;
+    if (apply_command_line(o, argc, argv, err, err_len) < 0)
+        return OPTIONS_ERROR;
     return OPTIONS_OK;
+}
+
+void options_free(struct options *o)
+{
+    while (o->file_texts) {
+        struct options_text *t = o->file_texts;
+        o->file_texts = t->next;
+        mqd_free(t);
+    }
 }

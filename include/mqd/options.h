@@ -1,10 +1,16 @@
 /*
- * options: the command line, `mqd [OPTIONS] [PORT [CACHE_SIZE]]`.
+ * options: the command line, `mqd [OPTIONS] [PORT [CACHE_SIZE]]`, and the
+ * configuration file that `--config FILE` names.
  *
  * The two positionals make mqd a drop-in for the aiomemq servers, which test
  * suites start as `PROG PORT CACHE_SIZE`. Long options take their value as
  * `--name value` or `--name=value`; byte sizes accept k, m and g suffixes
  * (powers of 1024). Later settings win over earlier ones.
+ *
+ * Every long option but --config, --help and --version can also be a line
+ * `name value` of the configuration file (format in config_file.h). Both read
+ * one table of options, so an option added to it works in both places. The
+ * command line wins over the file, wherever --config stands in it.
  */
 #ifndef MQD_OPTIONS_H
 #define MQD_OPTIONS_H
@@ -22,9 +28,14 @@
 #define OPTIONS_DEFAULT_MAX_OUTPUT (32 * 1024 * 1024)
 #define OPTIONS_DEFAULT_MAX_CLIENTS 10000
 
+struct options_text; /* a value read from the file, kept for the options */
+
 struct options {
-    const char *bind; /* points into argv or a literal */
-    unsigned port;    /* 0: any free port */
+    /* text values point into argv, into `file_texts` or at a literal */
+    const char *bind;
+    const char *config;   /* NULL: no configuration file */
+    const char *log_file; /* NULL: log to stderr */
+    unsigned port;        /* 0: any free port */
     size_t cache_size;
     size_t max_line;
     size_t max_output;
@@ -32,14 +43,25 @@ struct options {
     enum log_level log_level;
     bool help;
     bool version;
+    struct options_text *file_texts; /* owned; see options_free */
 };
 
-enum options_status { OPTIONS_OK, OPTIONS_ERROR };
+enum options_status {
+    OPTIONS_OK,
+    OPTIONS_ERROR,       /* a bad command line: show the usage too */
+    OPTIONS_CONFIG_ERROR /* a bad or unreadable configuration file */
+};
 
-/* options_parse: fills *out from argv (defaults first). On OPTIONS_ERROR,
- * `err` holds a one-line message naming the offending option or value. */
+/* options_parse: fills *out from the defaults, then the configuration file
+ * if argv names one, then argv. The file is not read when argv asks for
+ * --help or --version. On an error, `err` holds a one-line message naming the
+ * offending option or value (for the file: its path and line number). Call
+ * options_free on *out afterwards, whatever the status. */
 enum options_status options_parse(int argc, char *const argv[], struct options *out, char *err,
                                   size_t err_len);
+
+/* options_free: frees the values kept from the configuration file. */
+void options_free(struct options *o);
 
 /* options_usage: the usage text, every option with its default. */
 void options_usage(FILE *out);

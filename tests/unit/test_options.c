@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fail_alloc.h"
 #include "mqd/options.h"
+
+#include <unistd.h>
 
 static char err[256];
 
@@ -29,6 +32,8 @@ static void defaults(void **state)
     assert_int_equal(o.max_output, 32 << 20);
     assert_int_equal(o.max_clients, 10000);
     assert_int_equal(o.log_level, LOG_LEVEL_INFO);
+    assert_null(o.log_file);
+    assert_null(o.config);
     assert_false(o.help);
     assert_false(o.version);
 }
@@ -63,11 +68,30 @@ static void field_text(const struct options *o, const char *name, char *out, siz
         snprintf(out, cap, "%zu", o->max_output);
     else if (strcmp(name, "max-clients") == 0)
         snprintf(out, cap, "%zu", o->max_clients);
+    else if (strcmp(name, "log-file") == 0)
+        snprintf(out, cap, "%s", o->log_file);
     else
         snprintf(out, cap, "level %d", (int)o->log_level);
 }
 
-static void every_long_option_in_both_forms(void **state)
+/* config_path: a file holding `text`, made by write_config, removed by
+ * remove_config. */
+static char config_path[64];
+
+static char *write_config(const char *text)
+{
+    snprintf(config_path, sizeof(config_path), "/tmp/mqd-test-XXXXXX");
+    int fd = mkstemp(config_path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return config_path;
+}
+
+static void remove_config(void) { assert_int_equal(unlink(config_path), 0); }
+
+static void every_long_option_in_all_three_forms(void **state)
 {
     (void)state;
     static const struct {
@@ -76,12 +100,13 @@ static void every_long_option_in_both_forms(void **state)
         {"port", "7100", "7100"},          {"bind", "::1", "::1"},
         {"cache-size", "5", "5"},          {"max-line", "2k", "2048"},
         {"max-output", "3M", "3145728"},   {"max-clients", "4", "4"},
-        {"log-level", "debug", "level 3"},
+        {"log-level", "debug", "level 3"}, {"log-file", "/var/log/m.log", "/var/log/m.log"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char flag[32], joined[64], got[64];
+        char flag[32], joined[64], line[64], got[64];
         snprintf(flag, sizeof(flag), "--%s", cases[i].name);
         snprintf(joined, sizeof(joined), "--%s=%s", cases[i].name, cases[i].value);
+        snprintf(line, sizeof(line), "%s %s\n", cases[i].name, cases[i].value);
         struct options o;
         assert_int_equal(PARSE(&o, flag, (char *)cases[i].value), OPTIONS_OK);
         field_text(&o, cases[i].name, got, sizeof(got));
@@ -89,7 +114,159 @@ static void every_long_option_in_both_forms(void **state)
         assert_int_equal(PARSE(&o, joined), OPTIONS_OK);
         field_text(&o, cases[i].name, got, sizeof(got));
         assert_string_equal(got, cases[i].want);
+        assert_int_equal(PARSE(&o, "--config", write_config(line)), OPTIONS_OK);
+        remove_config(); /* text values must not depend on the file any more */
+        field_text(&o, cases[i].name, got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+        options_free(&o);
     }
+}
+
+static void a_file_sets_many_options_and_later_lines_win(void **state)
+{
+    (void)state;
+    struct options o;
+    char *path = write_config("# mqd\n"
+                              "bind 0.0.0.0\n"
+                              "port 7001\n"
+                              "max-output 64m\n"
+                              "\n"
+                              "bind ::\n");
+    assert_int_equal(PARSE(&o, "--config", path), OPTIONS_OK);
+    assert_string_equal(o.config, path);
+    assert_string_equal(o.bind, "::");
+    assert_int_equal(o.port, 7001);
+    assert_int_equal(o.max_output, 64 << 20);
+    assert_int_equal(o.cache_size, 100); /* not in the file: the default */
+    assert_null(o.log_file);
+    options_free(&o);
+    remove_config();
+}
+
+static void the_command_line_wins_over_the_file_in_any_order(void **state)
+{
+    (void)state;
+    char *path = write_config("port 7001\ncache-size 7\nbind ::1\nlog-level warn\n");
+    struct options o;
+    assert_int_equal(PARSE(&o, "--config", path, "--port", "7100"), OPTIONS_OK);
+    assert_int_equal(o.port, 7100);
+    assert_int_equal(o.cache_size, 7);
+    options_free(&o);
+    assert_int_equal(PARSE(&o, "--port=7100", "--bind", "127.0.0.2", "--config", path),
+                     OPTIONS_OK);
+    assert_int_equal(o.port, 7100);
+    assert_string_equal(o.bind, "127.0.0.2");
+    assert_int_equal(o.log_level, LOG_LEVEL_WARN);
+    options_free(&o);
+    assert_int_equal(PARSE(&o, "7200", "3", "--config", path), OPTIONS_OK);
+    assert_int_equal(o.port, 7200);
+    assert_int_equal(o.cache_size, 3);
+    options_free(&o);
+    remove_config();
+}
+
+static void config_help_and_version_are_refused_in_the_file(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {"config /etc/mqd.conf\n", "help yes\n",
+                                        "version yes\n"};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        struct options o;
+        char *path = write_config(lines[i]);
+        assert_int_equal(PARSE(&o, "--config", path), OPTIONS_CONFIG_ERROR);
+        char want[128];
+        snprintf(want, sizeof(want), "%s:1: '%.*s' is only allowed on the command line", path,
+                 (int)strcspn(lines[i], " "), lines[i]);
+        assert_string_equal(err, want);
+        options_free(&o);
+        remove_config();
+    }
+}
+
+static void file_errors_name_the_file_and_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *says;
+    } cases[] = {
+        {"port 1\n# x\nmax-outptu 3\n", ":3: unknown key 'max-outptu'"},
+        {"--port 1\n", ":1: unknown key '--port'"},
+        {"port=1\n", ":1: no value for 'port=1'"},
+        {"port 70000\n", ":1: invalid value '70000' for port"},
+        {"\ncache-size -1\n", ":2: invalid value '-1' for cache-size"},
+        {"max-line 0\n", ":1: invalid value '0' for max-line"},
+        {"max-output 1t\n", ":1: invalid value '1t' for max-output"},
+        {"max-clients 0\n", ":1: invalid value '0' for max-clients"},
+        {"log-level INFO\n", ":1: invalid value 'INFO' for log-level"},
+        {"bind\n", ":1: no value for 'bind'"},
+        {"log-file a b\n", ":1: 'log-file' takes one value, not 'a b'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct options o;
+        char *path = write_config(cases[i].text);
+        assert_int_equal(PARSE(&o, "--config", path), OPTIONS_CONFIG_ERROR);
+        char want[256];
+        snprintf(want, sizeof(want), "%s%s", path, cases[i].says);
+        assert_string_equal(err, want);
+        options_free(&o);
+        remove_config();
+    }
+}
+
+static void an_unreadable_file_is_a_config_error(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--config", "/nonexistent/mqd.conf"), OPTIONS_CONFIG_ERROR);
+    assert_string_equal(err, "cannot read /nonexistent/mqd.conf: No such file or directory");
+    options_free(&o);
+    assert_int_equal(PARSE(&o, "--config="), OPTIONS_ERROR);
+    assert_string_equal(err, "invalid value '' for --config");
+}
+
+static void command_line_errors_come_before_the_file(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--config", "/nonexistent/mqd.conf", "--bogus"), OPTIONS_ERROR);
+    assert_string_equal(err, "unknown option '--bogus'");
+    options_free(&o);
+}
+
+static void help_and_version_do_not_read_the_file(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--config", "/nonexistent/mqd.conf", "--help"), OPTIONS_OK);
+    assert_true(o.help);
+    options_free(&o);
+    assert_int_equal(PARSE(&o, "-V", "--config", "/nonexistent/mqd.conf"), OPTIONS_OK);
+    assert_true(o.version);
+    options_free(&o);
+}
+
+static void out_of_memory_in_the_file_fails_whole(void **state)
+{
+    (void)state;
+    char *path = write_config("bind ::1\nlog-file /tmp/a.log\n");
+    for (size_t n = 0;; n++) {
+        struct options o;
+        fail_alloc_after(n);
+        enum options_status status = PARSE(&o, "--config", path);
+        bool tripped = fail_alloc_tripped();
+        fail_alloc_reset();
+        if (!tripped) {
+            assert_int_equal(status, OPTIONS_OK);
+            assert_string_equal(o.log_file, "/tmp/a.log");
+            options_free(&o);
+            assert_int_equal(n, 2);
+            break;
+        }
+        assert_int_equal(status, OPTIONS_CONFIG_ERROR);
+        assert_non_null(strstr(err, ": out of memory"));
+        options_free(&o);
+    }
+    remove_config();
 }
 
 static void help_and_version_short_and_long(void **state)
@@ -206,6 +383,7 @@ static void usage_lists_every_option_with_its_default(void **state)
         "--port",      "7000", "--bind",       "127.0.0.1", "--cache-size",  "100",
         "--max-line",  "1m",   "--max-output", "32m",       "--max-clients", "10000",
         "--log-level", "info", "--help",       "--version", "PORT",          "CACHE_SIZE",
+        "--log-file",  "--config",
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         if (!strstr(text, wanted[i]))
@@ -269,7 +447,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(positional_port_and_cache_size),
-        cmocka_unit_test(every_long_option_in_both_forms),
+        cmocka_unit_test(every_long_option_in_all_three_forms),
+        cmocka_unit_test(a_file_sets_many_options_and_later_lines_win),
+        cmocka_unit_test(the_command_line_wins_over_the_file_in_any_order),
+        cmocka_unit_test(config_help_and_version_are_refused_in_the_file),
+        cmocka_unit_test(file_errors_name_the_file_and_line),
+        cmocka_unit_test(an_unreadable_file_is_a_config_error),
+        cmocka_unit_test(command_line_errors_come_before_the_file),
+        cmocka_unit_test(help_and_version_do_not_read_the_file),
+        cmocka_unit_test(out_of_memory_in_the_file_fails_whole),
         cmocka_unit_test(help_and_version_short_and_long),
         cmocka_unit_test(later_settings_win),
         cmocka_unit_test(every_log_level),
