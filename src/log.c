@@ -1,8 +1,11 @@
 #include "mqd/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const level_labels[] = {"ERROR", "WARN", "INFO", "DEBUG"};
@@ -16,6 +19,50 @@ int log_level_parse(const char *name, enum log_level *out)
         }
     }
     return -1;
+}
+
+/* append_to: a stream appending to `path`; NULL with errno set. */
+static FILE *append_to(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return f;
+}
+
+int log_open_file(struct log *l, const char *path)
+{
+    FILE *f = append_to(path);
+    if (!f)
+        return -1;
+    l->out = f;
+    l->path = path;
+    return 0;
+}
+
+int log_reopen(struct log *l)
+{
+    FILE *f = append_to(l->path);
+    if (!f)
+        return -1;
+    fclose(l->out);
+    l->out = f;
+    return 0;
+}
+
+void log_close(struct log *l)
+{
+    if (!l->path)
+        return;
+    fclose(l->out);
+    l->out = NULL;
+    l->path = NULL;
 }
 
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)

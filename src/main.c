@@ -3,13 +3,19 @@
 #include "mqd/options.h"
 #include "mqd/server.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 /* serve: runs the server the options describe; the exit status. */
 static int serve(const struct options *o)
 {
     char err[256];
-    struct log log = {o->log_level, stderr};
+    struct log log = {o->log_level, stderr, NULL};
+    if (o->log_file && log_open_file(&log, o->log_file) < 0) {
+        fprintf(stderr, "mqd: cannot open log file %s: %s\n", o->log_file, strerror(errno));
+        return 1;
+    }
     struct server_config config = {
         .bind = o->bind,
         .port = o->port,
@@ -22,10 +28,12 @@ static int serve(const struct options *o)
     struct server *s = server_new(&config, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "mqd: %s\n", err);
+        log_close(&log);
         return 1;
     }
     int rc = server_run(s);
     server_free(s);
+    log_close(&log);
     return rc == 0 ? 0 : 1;
 }
 

@@ -137,8 +137,8 @@ static int open_listener(struct server *s, char *err, size_t err_len)
     return 0;
 }
 
-/* open_signals: SIGTERM and SIGINT arrive through a descriptor in the loop,
- * so no handler runs in the middle of the loop's work. */
+/* open_signals: SIGTERM, SIGINT and SIGHUP arrive through a descriptor in
+ * the loop, so no handler runs in the middle of the loop's work. */
 static int open_signals(struct server *s)
 {
     struct sigaction ignore = {.sa_handler = SIG_IGN};
@@ -149,6 +149,7 @@ static int open_signals(struct server *s)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
     s->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -316,10 +317,27 @@ static void resume_accepting(struct server *s)
         s->accept_paused = false;
 }
 
+/* reopen_log: SIGHUP, which logrotate sends once it has moved the file. */
+static void reopen_log(struct server *s)
+{
+    struct log *log = s->config.log;
+    if (!log->path)
+        log_info(log, "received SIGHUP, no log file to reopen");
+    else if (log_reopen(log) < 0)
+        log_error(log, "cannot reopen log file %s: %s (still writing here)", log->path,
+                  strerror(errno));
+    else
+        log_info(log, "received SIGHUP, log file reopened");
+}
+
 static void read_signals(struct server *s)
 {
     struct signalfd_siginfo info;
     while (read(s->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+        if (info.ssi_signo == SIGHUP) {
+            reopen_log(s);
+            continue;
+        }
         log_info(s->config.log, "received SIG%s, shutting down", sigabbrev_np((int)info.ssi_signo));
         s->stopping = true;
     }

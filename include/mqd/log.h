@@ -1,6 +1,7 @@
 /*
  * log: one line per event, "2026-11-25T03:37:03.123Z WARN message", to a
- * stream chosen by the owner of the struct log (stderr by default).
+ * stream chosen by the owner of the struct log (stderr by default), or
+ * appended to a file that log_reopen can open anew after logrotate moved it.
  */
 #ifndef MQD_LOG_H
 #define MQD_LOG_H
@@ -15,7 +16,21 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBU
 struct log {
     enum log_level level; /* events above this level are not written */
     FILE *out;
+    const char *path; /* the file `out` appends to; NULL when `out` is not ours */
 };
+
+/* log_open_file: makes `l` append to the file at `path`, created (mode 0640)
+ * if missing. 0, or -1 with errno set, leaving `l` as it was. The path must
+ * outlive `l`; log_close closes the file. */
+int log_open_file(struct log *l, const char *path);
+
+/* log_reopen: opens the file at l->path anew and closes the old stream, so
+ * lines go to a new file once logrotate has moved the old one away. 0, or -1
+ * with errno set, and the lines keep going to the old stream. */
+int log_reopen(struct log *l);
+
+/* log_close: closes the file log_open_file opened, if any. */
+void log_close(struct log *l);
 
 /* log_level_parse: "error", "warn", "info" or "debug". 0, or -1 if unknown. */
 int log_level_parse(const char *name, enum log_level *out);

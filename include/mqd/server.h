@@ -21,7 +21,7 @@ struct server_config {
     size_t max_line;
     size_t max_output;
     size_t max_clients; /* may be lowered to fit RLIMIT_NOFILE */
-    const struct log *log;
+    struct log *log; /* SIGHUP reopens its file, if it has one */
 };
 
 struct server;
@@ -31,7 +31,8 @@ struct server;
  * Address already in use"). */
 struct server *server_new(const struct server_config *config, char *err, size_t err_len);
 
-/* server_run: serves until SIGTERM or SIGINT. 0, or -1 if the loop failed. */
+/* server_run: serves until SIGTERM or SIGINT. 0, or -1 if the loop failed.
+ * SIGHUP reopens the log file (see log_reopen). */
 int server_run(struct server *s);
 
 /* server_port: the port actually listened on. */

@@ -38,10 +38,18 @@ def run_mqd(*args, timeout=TIMEOUT, preexec_fn=None):
 class Server:
     """One mqd process on a free loopback port."""
 
-    def __init__(self, *args, preexec_fn=None, env=None):
+    def __init__(self, *args, preexec_fn=None, env=None, config=None, log_file=None):
+        """`config`: the text of a configuration file to start with ("{port}"
+        in it sets the port there); `log_file`: where the server logs, when
+        the arguments or the file say --log-file."""
         if not os.path.exists(BINARY):
             raise RuntimeError(f"mqd binary not found at {BINARY}: build it first")
         self.log = tempfile.TemporaryFile()
+        self.log_file = log_file
+        self.config = None
+        if config is not None:
+            self.config = tempfile.NamedTemporaryFile("w", suffix=".conf")
+            args = ("--config", self.config.name, *args)
         env = dict(os.environ if env is None else env)
         # Under AddressSanitizer: a small quarantine, so freed memory is reused
         # and RSS means what it means without it; and an allocation over a
@@ -55,7 +63,12 @@ class Server:
             self.port = free_port()
             # "{port}" in an argument puts the port there instead of --port
             argv = [a.replace("{port}", str(self.port)) for a in args]
-            if argv == list(args):
+            if config is not None:
+                self.config.seek(0)
+                self.config.truncate()
+                self.config.write(config.replace("{port}", str(self.port)))
+                self.config.flush()
+            if argv == list(args) and "{port}" not in (config or ""):
                 argv = ["--port", str(self.port), *args]
             self.proc = subprocess.Popen(
                 [BINARY, *argv], stdin=subprocess.DEVNULL,
@@ -78,7 +91,7 @@ class Server:
                     return True
                 except OSError:
                     pass
-            elif "listening on" in self.stderr():
+            elif "listening on" in self.logs():
                 return True
             time.sleep(0.005)
         return False
@@ -87,10 +100,20 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
+    def logs(self):
+        """What the server logged: its log file if it has one, else stderr."""
+        if self.log_file is None:
+            return self.stderr()
+        try:
+            with open(self.log_file, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
     def wait_for_log(self, text):
         deadline = time.monotonic() + TIMEOUT
-        while text not in self.stderr():
-            assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.stderr()}"
+        while text not in self.logs():
+            assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.logs()}"
             time.sleep(0.01)
 
     def client(self):
@@ -115,6 +138,8 @@ class Server:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+            if self.config is not None:
+                self.config.close()
 
 
 class Client:
