@@ -4,6 +4,7 @@
 #   ./dev.sh run [MQD ARGS...]   build (release) and start mqd, by default on 127.0.0.1:7000
 #   ./dev.sh test                build and run every test suite (CTest)
 #   ./dev.sh build               build only
+#   ./dev.sh deps [PACKAGE...]   install the build and test packages, and these
 #
 # Builds go to build/ (override with BUILD_DIR). Needs root or sudo only when a
 # Debian package is missing.
@@ -11,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest)
+# groff-base: the tests render the man page
+PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base)
 
 install_missing_packages() {
     local missing=()
@@ -47,8 +49,13 @@ case "${1:-}" in
     build)
         build
         ;;
+    deps)
+        shift
+        PACKAGES+=("$@")
+        install_missing_packages
+        ;;
     *)
-        echo "usage: $0 run [MQD ARGS...] | test | build" >&2
+        echo "usage: $0 run [MQD ARGS...] | test | build | deps [PACKAGE...]" >&2
         exit 2
         ;;
 esac

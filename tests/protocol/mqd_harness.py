@@ -6,6 +6,7 @@ never waited for with sleeps."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -33,6 +34,18 @@ def run_mqd(*args, timeout=TIMEOUT, preexec_fn=None):
     p = subprocess.run([BINARY, *args], capture_output=True, timeout=timeout,
                        preexec_fn=preexec_fn, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def help_options():
+    """The long options `mqd --help` lists: {"--name": its default as stated
+    there, or None}."""
+    _, out, _ = run_mqd("--help")
+    options = {}
+    for entry in re.split(r"\n(?=  -)", out.split("\n\n")[1]):
+        name = re.search(r"--[a-z-]+", entry).group(0)
+        default = re.search(r"\(default ([^;,)]+)", " ".join(entry.split()))
+        options[name] = default.group(1) if default else None
+    return options
 
 
 class Server:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mqd_harness import OK, TOO_LONG, Client, run_mqd, send, subscribe
+from mqd_harness import OK, TOO_LONG, Client, help_options, run_mqd, send, subscribe
 
 CONTRIB_CONF = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "mqd.conf")
 COMMAND_LINE_ONLY = {"--config", "--help", "--version"}
@@ -121,17 +121,6 @@ def test_command_line_errors_come_first_with_the_usage(tmp_path):
 def test_help_does_not_need_a_readable_file(tmp_path):
     status, out, _ = run_mqd("--config", str(tmp_path / "missing.conf"), "--help")
     assert status == 0 and out.startswith("Usage: mqd")
-
-
-def help_options():
-    """{option: its default as --help states it, or None}, long options only."""
-    _, out, _ = run_mqd("--help")
-    options = {}
-    for entry in re.split(r"\n(?=  -)", out.split("\n\n")[1]):
-        name = re.search(r"--[a-z-]+", entry).group(0)
-        default = re.search(r"\(default ([^;,)]+)", " ".join(entry.split()))
-        options[name] = default.group(1) if default else None
-    return options
 
 
 def test_the_example_file_shows_every_option_with_its_default():
