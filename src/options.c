@@ -13,78 +13,6 @@
 #define MAX_LINE_LIMIT (1024UL * 1024 * 1024)
 #define MAX_CLIENTS_LIMIT 1000000
 
-/* what an option's value is, and so the type of the field it sets */
-enum option_kind {
-    OPT_FLAG,     /* bool, no value */
-    OPT_PORT,     /* unsigned, a decimal number within min..max */
-    OPT_COUNT,    /* size_t, a decimal number within min..max */
-    OPT_SIZE,     /* size_t, a byte size within min..max */
-    OPT_TEXT,     /* const char *, not empty */
-    OPT_LOG_LEVEL /* enum log_level */
-};
-
-struct option_spec {
-    const char *name;
-    enum option_kind kind;
-    size_t field; /* offset of the member of struct options it sets */
-    unsigned long long min, max;
-    bool command_line_only; /* refused in the configuration file */
-};
-
-#define FIELD(member) offsetof(struct options, member)
-
-/* specs: every long option, for the command line and the file alike */
-static const struct option_spec specs[] = {
-    {.name = "help", .kind = OPT_FLAG, .field = FIELD(help), .command_line_only = true},
-    {.name = "version", .kind = OPT_FLAG, .field = FIELD(version), .command_line_only = true},
-    {.name = "config", .kind = OPT_TEXT, .field = FIELD(config), .command_line_only = true},
-    {.name = "port", .kind = OPT_PORT, .field = FIELD(port), .max = 65535},
-    {.name = "bind", .kind = OPT_TEXT, .field = FIELD(bind)},
-    {.name = "cache-size", .kind = OPT_COUNT, .field = FIELD(cache_size), .max = MAX_CACHE_SIZE},
-    {.name = "max-line", .kind = OPT_SIZE, .field = FIELD(max_line), .min = 1,
-     .max = MAX_LINE_LIMIT},
-    {.name = "max-output", .kind = OPT_SIZE, .field = FIELD(max_output), .min = 1,
-     .max = SIZE_MAX / 2},
-    {.name = "max-clients", .kind = OPT_COUNT, .field = FIELD(max_clients), .min = 1,
-     .max = MAX_CLIENTS_LIMIT},
-    {.name = "log-level", .kind = OPT_LOG_LEVEL, .field = FIELD(log_level)},
-    {.name = "log-file", .kind = OPT_TEXT, .field = FIELD(log_file)},
-};
-
-/* options_text: a text value read from the file, which outlives its line */
-struct options_text {
-    struct options_text *next;
-    char text[];
-};
-
-void options_usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: mqd [OPTIONS] [PORT [CACHE_SIZE]]\n"
-            "A publish/subscribe server speaking newline-delimited JSON over TCP.\n"
-            "\n"
-            "  --port N            TCP port to listen on (default %d; 0 picks a free one)\n"
-            "  --bind ADDR         address to listen on, IPv4 or IPv6 (default %s)\n"
-            "  --cache-size N      messages cached per topic, 0 disables (default %d)\n"
-            "  --max-line SIZE     longest accepted input line (default 1m)\n"
-            "  --max-output SIZE   bytes queued to one client before it is\n"
-            "                      disconnected as a slow consumer (default 32m)\n"
-            "  --max-clients N     simultaneous clients (default %d, lowered to\n"
-            "                      what RLIMIT_NOFILE allows)\n"
-            "  --log-level LEVEL   error, warn, info or debug (default info)\n"
-            "  --log-file PATH     append logs to PATH instead of stderr;\n"
-            "                      SIGHUP reopens it (default stderr)\n"
-            "  --config FILE       read options from FILE, one 'name value' per line;\n"
-            "                      the command line wins over it\n"
-            "  -h, --help          show this help and exit\n"
-            "  -V, --version       show the version and exit\n"
-            "\n"
-            "PORT and CACHE_SIZE may also be given as positional arguments.\n"
-            "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
-            OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
-            OPTIONS_DEFAULT_MAX_CLIENTS);
-}
-
 static int parse_count(const char *text, unsigned long long *out)
 {
     if (*text < '0' || *text > '9')
@@ -123,6 +51,105 @@ int options_parse_size(const char *text, size_t *out)
     return 0;
 }
 
+struct option_spec;
+
+/* option_setter: stores `value` (NULL for a flag) in `field`, the member of
+ * struct options that `spec` names; -1 when it is not a valid value. A setter
+ * may keep `value` itself: it lives as long as the options. */
+typedef int (*option_setter)(const struct option_spec *spec, void *field, const char *value);
+
+struct option_spec {
+    const char *name;
+    option_setter set;
+    size_t field; /* offset of the member of struct options it sets */
+    unsigned long long min, max; /* bounds of numbers and sizes */
+    bool command_line_only;      /* refused in the configuration file */
+};
+
+static int set_flag(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    (void)value;
+    *(bool *)field = true;
+    return 0;
+}
+
+/* set_text: a const char *, not empty */
+static int set_text(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    if (*value == '\0')
+        return -1;
+    *(const char **)field = value;
+    return 0;
+}
+
+static int set_log_level(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    return log_level_parse(value, field);
+}
+
+static int in_bounds(const struct option_spec *spec, unsigned long long n)
+{
+    return n >= spec->min && n <= spec->max;
+}
+
+/* set_port: an unsigned, a decimal number within the bounds */
+static int set_port(const struct option_spec *spec, void *field, const char *value)
+{
+    unsigned long long n;
+    if (parse_count(value, &n) < 0 || !in_bounds(spec, n))
+        return -1;
+    *(unsigned *)field = (unsigned)n;
+    return 0;
+}
+
+/* set_count: a size_t, a decimal number within the bounds */
+static int set_count(const struct option_spec *spec, void *field, const char *value)
+{
+    unsigned long long n;
+    if (parse_count(value, &n) < 0 || !in_bounds(spec, n))
+        return -1;
+    *(size_t *)field = (size_t)n;
+    return 0;
+}
+
+/* set_size: a size_t, a byte size within the bounds */
+static int set_size(const struct option_spec *spec, void *field, const char *value)
+{
+    size_t n;
+    if (options_parse_size(value, &n) < 0 || !in_bounds(spec, n))
+        return -1;
+    *(size_t *)field = n;
+    return 0;
+}
+
+#define FIELD(member) offsetof(struct options, member)
+
+/* specs: every long option, for the command line and the file alike */
+static const struct option_spec specs[] = {
+    {.name = "help", .set = set_flag, .field = FIELD(help), .command_line_only = true},
+    {.name = "version", .set = set_flag, .field = FIELD(version), .command_line_only = true},
+    {.name = "config", .set = set_text, .field = FIELD(config), .command_line_only = true},
+    {.name = "port", .set = set_port, .field = FIELD(port), .max = 65535},
+    {.name = "bind", .set = set_text, .field = FIELD(bind)},
+    {.name = "cache-size", .set = set_count, .field = FIELD(cache_size), .max = MAX_CACHE_SIZE},
+    {.name = "max-line", .set = set_size, .field = FIELD(max_line), .min = 1,
+     .max = MAX_LINE_LIMIT},
+    {.name = "max-output", .set = set_size, .field = FIELD(max_output), .min = 1,
+     .max = SIZE_MAX / 2},
+    {.name = "max-clients", .set = set_count, .field = FIELD(max_clients), .min = 1,
+     .max = MAX_CLIENTS_LIMIT},
+    {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
+    {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
+};
+
+static int set_value(struct options *o, const struct option_spec *spec, const char *value)
+{
+    return spec->set(spec, (char *)o + spec->field, value);
+}
+
 static const struct option_spec *find_spec(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
@@ -132,49 +159,42 @@ static const struct option_spec *find_spec(const char *name, size_t len)
     return NULL;
 }
 
-static int parse_bounded(const struct option_spec *spec, const char *value,
-                         unsigned long long *out)
+/* options_text: a value read from the file, kept as long as the options */
+struct options_text {
+    struct options_text *next;
+    char text[];
+};
+
+void options_usage(FILE *out)
 {
-    if (spec->kind == OPT_SIZE) {
-        size_t size;
-        if (options_parse_size(value, &size) < 0)
-            return -1;
-        *out = size;
-    } else if (parse_count(value, out) < 0) {
-        return -1;
-    }
-    return *out < spec->min || *out > spec->max ? -1 : 0;
+    fprintf(out,
+            "Usage: mqd [OPTIONS] [PORT [CACHE_SIZE]]\n"
+            "A publish/subscribe server speaking newline-delimited JSON over TCP.\n"
+            "\n"
+            "  --port N            TCP port to listen on (default %d; 0 picks a free one)\n"
+            "  --bind ADDR         address to listen on, IPv4 or IPv6 (default %s)\n"
+            "  --cache-size N      messages cached per topic, 0 disables (default %d)\n"
+            "  --max-line SIZE     longest accepted input line (default 1m)\n"
+            "  --max-output SIZE   bytes queued to one client before it is\n"
+            "                      disconnected as a slow consumer (default 32m)\n"
+            "  --max-clients N     simultaneous clients (default %d, lowered to\n"
+            "                      what RLIMIT_NOFILE allows)\n"
+            "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+            "  --log-file PATH     append logs to PATH instead of stderr;\n"
+            "                      SIGHUP reopens it (default stderr)\n"
+            "  --config FILE       read options from FILE, one 'name value' per line;\n"
+            "                      the command line wins over it\n"
+            "  -h, --help          show this help and exit\n"
+            "  -V, --version       show the version and exit\n"
+            "\n"
+            "PORT and CACHE_SIZE may also be given as positional arguments.\n"
+            "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
+            OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
+            OPTIONS_DEFAULT_MAX_CLIENTS);
 }
 
-/* set_value: stores `value` (NULL for a flag) in the field the spec names;
- * -1 when it is not a valid value of the spec's kind. */
-static int set_value(struct options *o, const struct option_spec *spec, const char *value)
-{
-    void *field = (char *)o + spec->field;
-    unsigned long long n;
-    switch (spec->kind) {
-    case OPT_FLAG: *(bool *)field = true; return 0;
-    case OPT_TEXT:
-        if (*value == '\0')
-            return -1;
-        *(const char **)field = value;
-        return 0;
-    case OPT_LOG_LEVEL: return log_level_parse(value, (enum log_level *)field);
-    case OPT_PORT:
-    case OPT_COUNT:
-    case OPT_SIZE: break;
-    }
-    if (parse_bounded(spec, value, &n) < 0)
-        return -1;
-    if (spec->kind == OPT_PORT)
-        *(unsigned *)field = (unsigned)n;
-    else
-        *(size_t *)field = (size_t)n;
-    return 0;
-}
-
-/* keep_text: a copy of `value` that lives until options_free; NULL when out
- * of memory. */
+/* keep_text: a copy of a value from the file, which lives until options_free,
+ * so that a setter may keep it; NULL when out of memory. */
 static const char *keep_text(struct options *o, const char *value)
 {
     size_t len = strlen(value);
@@ -201,7 +221,7 @@ static int set_from_file(void *ctx, const char *key, const char *value, char *er
         snprintf(err, err_len, "'%s' is only allowed on the command line", key);
         return -1;
     }
-    const char *kept = spec->kind == OPT_TEXT ? keep_text(o, value) : value;
+    const char *kept = keep_text(o, value);
     if (!kept) {
         snprintf(err, err_len, "out of memory");
         return -1;
@@ -254,7 +274,7 @@ static int apply_long(struct options *o, int argc, char *const argv[], int *i, c
         return -1;
     }
     const char *value = eq ? eq + 1 : NULL;
-    if (spec->kind == OPT_FLAG) {
+    if (spec->set == set_flag) {
         if (eq) {
             snprintf(err, err_len, "option '--%s' takes no value", spec->name);
             return -1;

@@ -9,8 +9,9 @@
  *
  * Every long option but --config, --help and --version can also be a line
  * `name value` of the configuration file (format in config_file.h). Both read
- * one table of options, so an option added to it works in both places. The
- * command line wins over the file, wherever --config stands in it.
+ * one table of options (in options.c: name, setter, field, bounds), so an
+ * option added to it works in both places. The command line wins over the
+ * file, wherever --config stands in it.
  */
 #ifndef MQD_OPTIONS_H
 #define MQD_OPTIONS_H
