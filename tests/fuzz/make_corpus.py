@@ -42,3 +42,15 @@ stream = b"\n".join(all_lines[:12]) + b"\r\n\n  quit\n"
 write("framer", bytes([40, 3, 1, 5, 9]) + stream)
 write("framer", bytes([63, 0]) + stream)
 write("framer", bytes([7, 2, 2, 3]) + b"short\nthis line is too long\nok\npartial")
+
+# broker seeds: cache size byte, then (op, slot, topic, argument) steps; ops
+# 0 send (arg bit 0 "one", bit 1 no cache), 2 subscribe (bit 0 no replay,
+# high nibble picks last_seen), 4 unsubscribe, 5 connect, 7 disconnect,
+# bit 7 of op fails an allocation.
+CONNECT, SEND, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT = 5, 0, 2, 4, 7
+example = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 0),
+           (SEND, 1, 1, 0), (SEND, 1, 1, 1), (SEND, 1, 2, 1), (SEND, 1, 2, 0),
+           (SUBSCRIBE, 1, 2, 0), (SUBSCRIBE, 1, 1, 0x30), (UNSUBSCRIBE, 0, 1, 0),
+           (SEND, 1, 1, 2), (DISCONNECT, 1, 0, 0), (SEND, 0, 1, 1)]
+write("broker", bytes([3]) + bytes(b for s in example for b in s))
+write("broker", bytes([2]) + bytes(b for s in example for b in (s[0] | 0x80, *s[1:])))
