@@ -93,6 +93,13 @@ class Server:
             assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.stderr()}"
             time.sleep(0.01)
 
+    def wait_until(self, predicate, what="the condition"):
+        """Polls `predicate` until it holds (the server acts asynchronously)."""
+        deadline = time.monotonic() + TIMEOUT
+        while not predicate():
+            assert time.monotonic() < deadline, f"{what} never held:\n{self.stderr()}"
+            time.sleep(0.01)
+
     def client(self):
         return Client(self.port)
 
