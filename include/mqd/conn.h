@@ -45,6 +45,9 @@ struct conn_env {
     struct conn **flush_tail;
     struct conn *close_list; /* conns to free once the iteration is over */
     struct conn_stats stats;
+    /* one warning a second of each kind, so a crowd cannot flood the log */
+    struct log_limit line_warnings;
+    struct log_limit output_warnings;
 };
 
 struct conn {

@@ -60,6 +60,9 @@ enum proto_reply {
  * never allocates a buf. */
 struct buf *proto_reply(enum proto_reply reply);
 
+/* proto_reply_reason: the reply's "reason" text ("success" for success). */
+const char *proto_reply_reason(enum proto_reply reply);
+
 /* proto_status_reply: the reply for a failed parse. */
 enum proto_reply proto_status_reply(enum proto_status status);
 

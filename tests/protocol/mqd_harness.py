@@ -179,6 +179,16 @@ class Client:
         except ConnectionResetError:
             return True
 
+    def drain(self):
+        """Reads until the server closes the connection; the bytes read."""
+        total = len(self.buf)
+        try:
+            while chunk := self.sock.recv(1 << 20):
+                total += len(chunk)
+        except ConnectionResetError:
+            pass
+        return total
+
     def close(self):
         self.sock.close()
 

@@ -176,9 +176,9 @@ def test_slow_consumers_at_max_output_while_others_get_everything_in_order(start
             got = f.lines(2)
             assert [m["index"] for m in got] == [2 * i, 2 * i + 1]
             assert sorted(m["msg"][:len(f"0:{i}:")] for m in got) == [f"0:{i}:", f"1:{i}:"]
-    for s in slow:
-        server.wait_for_log("client 127.0.0.1:%d disconnected: slow consumer"
-                            % s.sock.getsockname()[1])
+    for s in slow:   # cut off: the stream ends before the end of the data
+        assert s.drain() < n * 2 * size
+    assert "disconnected: slow consumer" in server.stderr()
     for c in slow + fast + publishers:
         c.close()
 
