@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest)
+PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest
+          python3-setuptools python3-wheel)
 
 install_missing_packages() {
     local missing=()
