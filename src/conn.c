@@ -91,7 +91,7 @@ void conn_deliver(void *conn, struct buf *line)
 static void reply(struct conn *c, enum proto_reply r)
 {
     if (r != PROTO_REPLY_SUCCESS)
-        c->env->stats.protocol_errors++;
+        c->env->stats.error_replies[r]++;
     conn_deliver(c, proto_reply(r));
 }
 
@@ -175,7 +175,6 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
     switch (event) {
     case FRAMER_LINE: run_line(c, line, len); break;
     case FRAMER_TOO_LONG:
-        c->env->stats.lines_too_long++;
         log_debug(c->env->log, "client %s sent a line over --max-line %zu", c->addr,
                   c->env->max_line);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
