@@ -3,12 +3,11 @@
 #include "mqd/alloc.h"
 #include "mqd/broker.h"
 #include "mqd/conn.h"
+#include "mqd/net.h"
 #include "mqd/proto.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -52,26 +51,6 @@ struct server {
 
 unsigned server_port(const struct server *s) { return s->port; }
 
-/* format_addr: "1.2.3.4:5" or "[::1]:5". */
-static void format_addr(const struct sockaddr *sa, char *out, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        snprintf(out, len, "%s:%u", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        snprintf(out, len, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, len, "unknown");
-    }
-}
-
 static int watch(struct server *s, int fd, uint32_t events, void *ptr)
 {
     struct epoll_event ev = {.events = events, .data.ptr = ptr};
@@ -100,40 +79,15 @@ static void fit_max_clients(struct server *s)
 
 static int open_listener(struct server *s, char *err, size_t err_len)
 {
-    char port[16];
-    snprintf(port, sizeof(port), "%u", s->config.port);
-    bool ipv6 = strchr(s->config.bind, ':') != NULL;
-    char where[CONN_ADDR_LEN + 8];
-    snprintf(where, sizeof(where), "%s%s%s:%s", ipv6 ? "[" : "", s->config.bind, ipv6 ? "]" : "",
-             port);
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(s->config.bind, port, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, err_len, "cannot listen on %s: %s", where, gai_strerror(gai));
+    struct net_listener l;
+    char why[CONN_ADDR_LEN + 128];
+    if (net_listen(&l, s->config.bind, s->config.port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
+        snprintf(err, err_len, "cannot listen on %s", why);
         return -1;
     }
-    int one = 1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        snprintf(err, err_len, "cannot listen on %s: %s", where, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage bound;
-    socklen_t len = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &len);
-    format_addr((struct sockaddr *)&bound, s->listen_addr, sizeof(s->listen_addr));
-    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
-    s->listen_fd = fd;
+    s->listen_fd = l.fd;
+    s->port = l.port;
+    snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", l.addr);
     return 0;
 }
 
@@ -222,7 +176,7 @@ static void reject(int fd)
 static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 {
     char addr[CONN_ADDR_LEN];
-    format_addr(sa, addr, sizeof(addr));
+    net_format_addr(sa, addr, sizeof(addr));
     if (s->nclients >= s->max_clients) {
         s->rejected_max_clients++;
         uint64_t held;
