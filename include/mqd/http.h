@@ -1,7 +1,8 @@
 /*
  * http: the head of an HTTP/1.1 request, read strictly (RFC 9112), the
  * status that answers it, and the head of a response. Pure: no I/O, no
- * allocation; a parsed request points into the bytes it was parsed from.
+ * allocation; a parsed request points into the bytes it was parsed from
+ * (but for the path "/" of an absolute-form target with an empty path).
  *
  * It reads what a responder of one read-only resource needs: the method, the
  * path and the version. Header fields are checked for their form, Host for
@@ -21,7 +22,8 @@ enum http_method { HTTP_GET, HTTP_HEAD, HTTP_OTHER_METHOD };
 
 struct http_request {
     enum http_method method;
-    const char *path; /* the target's path, query left out; "*" for "*" */
+    const char *path; /* the target's path, query left out; "*" for "*";
+                       * "/" for "http://host" */
     size_t path_len;
     unsigned minor_version; /* HTTP/1.x */
     size_t head_len;        /* bytes up to and including the empty line */

@@ -333,7 +333,8 @@ def test_other_methods_are_405_with_allow(mserver, method):
     assert headers["Allow"] == "GET, HEAD"
 
 
-@pytest.mark.parametrize("head, status", [
+# request heads refused, and the status that says so (also fuzzing seeds)
+BAD_HEADS = [
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /metrics\r\n\r\n", 400),
     (b"GET /metrics HTTP/1.1\r\n\r\n", 400),                   # no Host
@@ -341,7 +342,10 @@ def test_other_methods_are_405_with_allow(mserver, method):
     (b"GET /metrics HTTP/1.0\r\nBad Header: x\r\n\r\n", 400),
     (b"GET /metrics HTTP/1.0\r\nA: b\r\n folded\r\n\r\n", 400),
     (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
-])
+]
+
+
+@pytest.mark.parametrize("head, status", BAD_HEADS)
 def test_malformed_requests_are_answered_and_closed(mserver, head, status):
     server = mserver()
     s = raw(server.mport, head)
