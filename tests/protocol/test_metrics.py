@@ -559,8 +559,21 @@ def test_slow_consumers_are_counted(mserver):
     p.close()
 
 
+def wait_metrics_idle(server):
+    """Waits until the server has closed every metrics connection (needs
+    --log-level debug): a scrape's connection outlives the response a little."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        log = server.stderr()
+        if len(re.findall(r"metrics client \S+ connected", log)) == \
+                len(re.findall(r"metrics client \S+ closed", log)):
+            return
+        assert time.monotonic() < deadline, "a metrics connection stays open"
+        time.sleep(0.01)
+
+
 def test_rejections_by_max_clients_and_by_descriptors(mserver):
-    server = mserver("--max-clients", "1")
+    server = mserver("--max-clients", "1", "--log-level", "debug")
     kept = server.client()
     subscribe(kept, "t")
     refused = server.client()
@@ -573,6 +586,8 @@ def test_rejections_by_max_clients_and_by_descriptors(mserver):
     kept.close()
     wait_for(server, "mqd_connections", 0)
 
+    # no descriptor left for a new client (nor one about to be freed)
+    wait_metrics_idle(server)
     open_fds = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
     hard = resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE)[1]
     resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (open_fds, hard))
