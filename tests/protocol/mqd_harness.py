@@ -102,8 +102,10 @@ class Server:
         return False
 
     def stderr(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread, never seek: mqd's stderr shares this file's offset, so after
+        # a seek to 0 its next line would overwrite the log's first lines
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_for_log(self, text):
         deadline = time.monotonic() + TIMEOUT
