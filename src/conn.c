@@ -97,7 +97,7 @@ void conn_deliver(void *conn, struct buf *line)
 static void reply(struct conn *c, enum proto_reply r)
 {
     if (r != PROTO_REPLY_SUCCESS)
-        c->env->stats.protocol_errors++;
+        c->env->stats.error_replies[r]++;
     conn_deliver(c, proto_reply(r));
 }
 
@@ -187,19 +187,22 @@ static void run_line(struct conn *c, const char *line, size_t len)
     }
 }
 
+static void warn_line_too_long(struct conn *c)
+{
+    uint64_t held;
+    if (log_limit_allow(&c->env->line_warnings, &held))
+        log_warn(c->env->log,
+                 "client %s: line over --max-line %zu bytes discarded (%llu similar not logged)",
+                 c->addr, c->env->max_line, (unsigned long long)held);
+}
+
 static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct conn *c = ctx;
     switch (event) {
     case FRAMER_LINE: run_line(c, line, len); break;
     case FRAMER_TOO_LONG:
-        c->env->stats.lines_too_long++;
-        uint64_t held;
-        if (log_limit_allow(&c->env->line_warnings, &held))
-            log_warn(c->env->log,
-                     "client %s: line over --max-line %zu bytes discarded (%llu similar not "
-                     "logged)",
-                     c->addr, c->env->max_line, (unsigned long long)held);
+        warn_line_too_long(c);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
         break;
     case FRAMER_NO_MEMORY:

@@ -30,6 +30,7 @@ int main(int argc, char *argv[])
         .max_line = o.max_line,
         .max_output = o.max_output,
         .max_clients = o.max_clients,
+        .metrics = o.metrics ? &o.metrics_at : NULL,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));

@@ -28,6 +28,7 @@ static const struct option_spec specs[] = {
     {"max-output", OPT_SIZE, 1, SIZE_MAX / 2},
     {"max-clients", OPT_COUNT, 1, MAX_CLIENTS_LIMIT},
     {"log-level", OPT_TEXT, 0, 0},
+    {"metrics", OPT_TEXT, 0, 0},
 };
 
 void options_usage(FILE *out)
@@ -45,13 +46,16 @@ void options_usage(FILE *out)
             "  --max-clients N     simultaneous clients (default %d, lowered to\n"
             "                      what RLIMIT_NOFILE allows)\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
+            "  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+            "                      (default off; PORT alone means %s:PORT,\n"
+            "                      an IPv6 ADDR goes in brackets: [::1]:9100)\n"
             "  -h, --help          show this help and exit\n"
             "  -V, --version       show the version and exit\n"
             "\n"
             "PORT and CACHE_SIZE may also be given as positional arguments.\n"
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
             OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
-            OPTIONS_DEFAULT_MAX_CLIENTS);
+            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_BIND);
 }
 
 static int parse_count(const char *text, unsigned long long *out)
@@ -116,6 +120,8 @@ static int apply(struct options *o, const struct option_spec *spec, const char *
         bad = log_level_parse(value, &o->log_level) < 0;
     else if (strcmp(spec->name, "bind") == 0)
         bad = *value == '\0';
+    else if (strcmp(spec->name, "metrics") == 0)
+        bad = net_parse_endpoint(value, OPTIONS_DEFAULT_BIND, &o->metrics_at) < 0;
     if (bad) {
         snprintf(err, err_len, "invalid value '%s' for --%s", value, spec->name);
         return -1;
@@ -132,6 +138,8 @@ static int apply(struct options *o, const struct option_spec *spec, const char *
         o->max_output = size;
     else if (strcmp(spec->name, "max-clients") == 0)
         o->max_clients = (size_t)n;
+    else if (strcmp(spec->name, "metrics") == 0)
+        o->metrics = true;
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "mqd/log.h"
+#include "mqd/net.h"
 
 #define OPTIONS_DEFAULT_BIND "127.0.0.1"
 #define OPTIONS_DEFAULT_PORT 7000
@@ -30,6 +31,8 @@ struct options {
     size_t max_output;
     size_t max_clients;
     enum log_level log_level;
+    bool metrics;                   /* --metrics given */
+    struct net_endpoint metrics_at; /* where to serve /metrics */
     bool help;
     bool version;
 };

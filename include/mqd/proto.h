@@ -54,6 +54,7 @@ enum proto_reply {
     PROTO_REPLY_NO_MEMORY,
     PROTO_REPLY_LINE_TOO_LONG,
     PROTO_REPLY_TOO_MANY_CONNECTIONS,
+    PROTO_REPLY_COUNT, /* not a reply: the size of a table indexed by reply */
 };
 
 /* proto_reply: the reply line (with its "\r\n"), a static buf: queuing it

@@ -28,6 +28,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def ipv6_loopback():
+    """Whether this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def vm_size(pid):
+    """The process's virtual memory size in bytes, for squeezing RLIMIT_AS."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize")
+
+
 def run_mqd(*args, timeout=TIMEOUT, preexec_fn=None):
     """Runs mqd to completion (for options that exit): (status, stdout, stderr)."""
     p = subprocess.run([BINARY, *args], capture_output=True, timeout=timeout,
@@ -84,8 +102,10 @@ class Server:
         return False
 
     def stderr(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread, never seek: mqd's stderr shares this file's offset, so after
+        # a seek to 0 its next line would overwrite the log's first lines
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_for_log(self, text):
         deadline = time.monotonic() + TIMEOUT

@@ -29,6 +29,7 @@ static void defaults(void **state)
     assert_int_equal(o.max_output, 32 << 20);
     assert_int_equal(o.max_clients, 10000);
     assert_int_equal(o.log_level, LOG_LEVEL_INFO);
+    assert_false(o.metrics);
     assert_false(o.help);
     assert_false(o.version);
 }
@@ -63,6 +64,9 @@ static void field_text(const struct options *o, const char *name, char *out, siz
         snprintf(out, cap, "%zu", o->max_output);
     else if (strcmp(name, "max-clients") == 0)
         snprintf(out, cap, "%zu", o->max_clients);
+    else if (strcmp(name, "metrics") == 0)
+        snprintf(out, cap, "%s %s %u", o->metrics ? "on" : "off", o->metrics_at.host,
+                 o->metrics_at.port);
     else
         snprintf(out, cap, "level %d", (int)o->log_level);
 }
@@ -73,10 +77,16 @@ static void every_long_option_in_both_forms(void **state)
     static const struct {
         const char *name, *value, *want;
     } cases[] = {
-        {"port", "7100", "7100"},          {"bind", "::1", "::1"},
-        {"cache-size", "5", "5"},          {"max-line", "2k", "2048"},
-        {"max-output", "3M", "3145728"},   {"max-clients", "4", "4"},
+        {"port", "7100", "7100"},
+        {"bind", "::1", "::1"},
+        {"cache-size", "5", "5"},
+        {"max-line", "2k", "2048"},
+        {"max-output", "3M", "3145728"},
+        {"max-clients", "4", "4"},
         {"log-level", "debug", "level 3"},
+        {"metrics", "[::1]:9100", "on ::1 9100"},
+        {"metrics", "9100", "on 127.0.0.1 9100"},
+        {"metrics", "0.0.0.0:0", "on 0.0.0.0 0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char flag[32], joined[64], got[64];
@@ -203,9 +213,10 @@ static void usage_lists_every_option_with_its_default(void **state)
     options_usage(out);
     fclose(out);
     static const char *const wanted[] = {
-        "--port",      "7000", "--bind",       "127.0.0.1", "--cache-size",  "100",
-        "--max-line",  "1m",   "--max-output", "32m",       "--max-clients", "10000",
-        "--log-level", "info", "--help",       "--version", "PORT",          "CACHE_SIZE",
+        "--port",      "7000",      "--bind",       "127.0.0.1", "--cache-size",  "100",
+        "--max-line",  "1m",        "--max-output", "32m",       "--max-clients", "10000",
+        "--log-level", "info",      "--help",       "--version", "PORT",          "CACHE_SIZE",
+        "--metrics",   "ADDR:PORT", "[::1]:9100",
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         if (!strstr(text, wanted[i]))
@@ -250,6 +261,12 @@ static void errors_name_what_is_wrong(void **state)
         {{"1", "2", "3"}, "'3'"},
         {{"x"}, "PORT 'x'"},
         {{"1", "y"}, "CACHE_SIZE 'y'"},
+        {{"--metrics"}, "--metrics"},
+        {{"--metrics="}, "--metrics"},
+        {{"--metrics", "localhost:9100"}, "'localhost:9100' for --metrics"},
+        {{"--metrics", "::1:9100"}, "'::1:9100' for --metrics"},
+        {{"--metrics", "127.0.0.1:65536"}, "'127.0.0.1:65536' for --metrics"},
+        {{"--metrics", "127.0.0.1"}, "'127.0.0.1' for --metrics"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *argv[5] = {"mqd"};
