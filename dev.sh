@@ -12,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-# groff-base: the tests render the man page
-PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base)
+# groff-base: the tests render the man page; python3-setuptools and
+# python3-wheel: the Python client's packaging
+PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base
+          python3-setuptools python3-wheel)
 
 install_missing_packages() {
     local missing=()

@@ -40,6 +40,7 @@ struct config {
     size_t subscribers, publishers, topics, size, window;
     double duration, warmup, rate;
     long server_pid;
+    const char *prefix; /* topic names are prefix + number */
     bool json, idle;
     size_t fill;
 };
@@ -373,8 +374,9 @@ static void setup(struct bench *b)
     b->topic_names = xcalloc(cfg->topics, sizeof(char *));
     b->subs_per_topic = xcalloc(cfg->topics, sizeof(size_t));
     for (size_t t = 0; t < cfg->topics; t++) {
-        b->topic_names[t] = xcalloc(24, 1);
-        snprintf(b->topic_names[t], 24, "t%zu", t);
+        size_t len = strlen(cfg->prefix) + 24;
+        b->topic_names[t] = xcalloc(len, 1);
+        snprintf(b->topic_names[t], len, "%s%zu", cfg->prefix, t);
     }
     b->nclients = cfg->subscribers + cfg->publishers;
     b->clients = xcalloc(b->nclients, sizeof(struct client));
@@ -615,6 +617,7 @@ static void usage(FILE *out)
             "  --subscribers S     subscriber connections (default 100)\n"
             "  --publishers P      publisher connections (default 1)\n"
             "  --topics T          topics; subscriber i takes topic i %% T (default 1)\n"
+            "  --prefix NAME       topic names are NAME0, NAME1, ... (default t)\n"
             "  --size BYTES        msg length, at least %d (default 64)\n"
             "  --window W          unacknowledged sends per publisher (default 256)\n"
             "  --duration SEC      measured time (default 5)\n"
@@ -647,7 +650,8 @@ static void parse_args(int argc, char **argv, struct config *c)
                          .size = 64,
                          .window = 256,
                          .duration = 5,
-                         .warmup = 1};
+                         .warmup = 1,
+                         .prefix = "t"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -690,6 +694,8 @@ static void parse_args(int argc, char **argv, struct config *c)
             c->rate = number(a, v);
         else if (strcmp(a, "--server-pid") == 0)
             c->server_pid = (long)number(a, v);
+        else if (strcmp(a, "--prefix") == 0)
+            c->prefix = v;
         else if (strcmp(a, "--fill") == 0)
             c->fill = (size_t)number(a, v);
         else {

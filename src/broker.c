@@ -44,6 +44,10 @@ struct broker {
     broker_deliver_fn deliver;
     uint64_t messages_received;
     uint64_t messages_delivered;
+    /* every topic's cache added up, kept as the caches change so that
+     * reading the stats never walks the topics */
+    size_t cached_messages;
+    size_t cached_bytes;
 };
 
 static const void *topic_key(const void *value, size_t *len)
@@ -97,6 +101,19 @@ void broker_free(struct broker *b)
     table_free(b->topics);
     table_free(b->subs);
     mqd_free(b);
+}
+
+/* uncount_cache, count_cache: bracket every change to a topic's cache. */
+static void uncount_cache(struct broker *b, const struct topic *t)
+{
+    b->cached_messages -= t->cache.len;
+    b->cached_bytes -= t->cache.bytes;
+}
+
+static void count_cache(struct broker *b, const struct topic *t)
+{
+    b->cached_messages += t->cache.len;
+    b->cached_bytes += t->cache.bytes;
 }
 
 static struct topic *find_topic(const struct broker *b, const char *name, size_t len)
@@ -242,8 +259,11 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *name, 
         deliver(b, c, e->line);
         handed_once |= e->once;
     }
-    if (handed_once)
+    if (handed_once) {
+        uncount_cache(b, t);
         ring_remove_once_after(&t->cache, last_seen);
+        count_cache(b, t);
+    }
 }
 
 /* random_below: a uniform pick in [0, n), n > 0: xorshift64*, rejecting the
@@ -314,25 +334,21 @@ int broker_send(struct broker *b, const struct broker_message *m)
         for (size_t i = 0; i < t->nsubs; i++)
             deliver(b, t->subs[i]->key.client, line);
     }
-    if (to_cache)
+    if (to_cache) {
+        uncount_cache(b, t);
         ring_push(&t->cache, line, index, m->one);
-    else
+        count_cache(b, t);
+    } else
         buf_unref(line);
     return 0;
 }
 
 void broker_get_stats(const struct broker *b, struct broker_stats *out)
 {
-    memset(out, 0, sizeof(*out));
     out->topics = b->topics->count;
     out->subscriptions = b->subs->count;
+    out->cached_messages = b->cached_messages;
+    out->cached_bytes = b->cached_bytes;
     out->messages_received = b->messages_received;
     out->messages_delivered = b->messages_delivered;
-    size_t cursor = 0;
-    const struct topic *t;
-    while ((t = table_next(b->topics, &cursor))) {
-        out->cached_messages += t->cache.len;
-        for (size_t i = 0; i < t->cache.len; i++)
-            out->cached_bytes += ring_at(&t->cache, i)->line->len;
-    }
 }

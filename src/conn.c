@@ -71,17 +71,23 @@ void conn_deliver(void *conn, struct buf *line)
         return;
     if (outq_push(&c->out, line) < 0) {
         c->env->stats.out_of_memory++;
-        log_warn(c->env->log,
-                 "client %s disconnected: out of memory for its output (%zu bytes queued)", c->addr,
-                 c->out.bytes);
+        uint64_t held;
+        if (log_limit_allow(&c->env->output_warnings, &held))
+            log_warn(c->env->log,
+                     "client %s disconnected: out of memory for its output, %zu bytes queued "
+                     "(%llu similar not logged)",
+                     c->addr, c->out.bytes, (unsigned long long)held);
         conn_close(c, "out of memory");
         return;
     }
     if (c->out.bytes > c->env->max_output) {
         c->env->stats.slow_consumers++;
-        log_warn(c->env->log,
-                 "client %s disconnected: slow consumer, %zu bytes queued, over --max-output %zu",
-                 c->addr, c->out.bytes, c->env->max_output);
+        uint64_t held;
+        if (log_limit_allow(&c->env->output_warnings, &held))
+            log_warn(c->env->log,
+                     "client %s disconnected: slow consumer, %zu bytes queued, over --max-output "
+                     "%zu (%llu similar not logged)",
+                     c->addr, c->out.bytes, c->env->max_output, (unsigned long long)held);
         conn_close(c, "slow consumer");
         return;
     }
@@ -91,7 +97,7 @@ void conn_deliver(void *conn, struct buf *line)
 static void reply(struct conn *c, enum proto_reply r)
 {
     if (r != PROTO_REPLY_SUCCESS)
-        c->env->stats.protocol_errors++;
+        c->env->stats.error_replies[r]++;
     conn_deliver(c, proto_reply(r));
 }
 
@@ -133,6 +139,18 @@ static enum proto_reply run_request(struct conn *c, const struct proto_request *
     return PROTO_REPLY_SUCCESS;
 }
 
+/* refuse: replies with the reason; at debug level the operator also sees
+ * the start of the line, quoted, since it comes from the client. */
+static void refuse(struct conn *c, enum proto_reply r, const char *line, size_t len)
+{
+    if (log_enabled(c->env->log, LOG_LEVEL_DEBUG)) {
+        char quoted[LOG_QUOTE_SIZE];
+        log_debug(c->env->log, "client %s: %s: %s (%zu bytes)", c->addr, proto_reply_reason(r),
+                  log_quote(quoted, line, len), len);
+    }
+    reply(c, r);
+}
+
 static bool is_blank(char ch) { return ch == ' ' || ch == '\t'; }
 
 /* run_line: one framed line: "\r" and blanks stripped as PROTOCOL.md says,
@@ -158,7 +176,7 @@ static void run_line(struct conn *c, const char *line, size_t len)
     if (status != PROTO_OK) {
         if (status == PROTO_NO_MEMORY)
             c->env->stats.out_of_memory++;
-        reply(c, proto_status_reply(status));
+        refuse(c, proto_status_reply(status), line, len);
         return;
     }
     enum proto_reply r = run_request(c, &req);
@@ -169,15 +187,22 @@ static void run_line(struct conn *c, const char *line, size_t len)
     }
 }
 
+static void warn_line_too_long(struct conn *c)
+{
+    uint64_t held;
+    if (log_limit_allow(&c->env->line_warnings, &held))
+        log_warn(c->env->log,
+                 "client %s: line over --max-line %zu bytes discarded (%llu similar not logged)",
+                 c->addr, c->env->max_line, (unsigned long long)held);
+}
+
 static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct conn *c = ctx;
     switch (event) {
     case FRAMER_LINE: run_line(c, line, len); break;
     case FRAMER_TOO_LONG:
-        c->env->stats.lines_too_long++;
-        log_debug(c->env->log, "client %s sent a line over --max-line %zu", c->addr,
-                  c->env->max_line);
+        warn_line_too_long(c);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
         break;
     case FRAMER_NO_MEMORY:

@@ -65,6 +65,40 @@ void log_close(struct log *l)
     l->path = NULL;
 }
 
+/* replace_controls: a message is one line of text, whatever reached it */
+static void replace_controls(char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            text[i] = '?';
+}
+
+const char *log_quote(char out[LOG_QUOTE_SIZE], const char *in, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0, shown = len < LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX;
+    out[n++] = '"';
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch >= 0x20 && ch < 0x7f) {
+            out[n++] = (char)ch;
+        } else {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        }
+    }
+    out[n++] = '"';
+    if (shown < len)
+        n += (size_t)snprintf(out + n, LOG_QUOTE_SIZE - n, "...");
+    out[n] = '\0';
+    return out;
+}
+
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(l, level))
@@ -81,8 +115,11 @@ void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
     va_end(ap);
-    if (m > 0)
-        n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+    if (m > 0) {
+        size_t len = (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+        replace_controls(line + n, len);
+        n += len;
+    }
     line[n++] = '\n';
     /* one write per line, so lines from a crash or another process never mix */
     fwrite(line, 1, n, l->out);

@@ -23,6 +23,7 @@ static int serve(const struct options *o)
         .max_line = o->max_line,
         .max_output = o->max_output,
         .max_clients = o->max_clients,
+        .metrics = o->metrics.on ? &o->metrics.at : NULL,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));

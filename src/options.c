@@ -125,6 +125,20 @@ static int set_size(const struct option_spec *spec, void *field, const char *val
     return 0;
 }
 
+/* set_endpoint: an options_endpoint, turned on: "ADDR:PORT", "[ADDR]:PORT",
+ * or "PORT" on the default address (see net_parse_endpoint) */
+static int set_endpoint(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    struct options_endpoint *endpoint = field;
+    struct net_endpoint at;
+    if (net_parse_endpoint(value, OPTIONS_DEFAULT_BIND, &at) < 0)
+        return -1;
+    endpoint->at = at;
+    endpoint->on = true;
+    return 0;
+}
+
 #define FIELD(member) offsetof(struct options, member)
 
 /* specs: every long option, for the command line and the file alike */
@@ -143,6 +157,7 @@ static const struct option_spec specs[] = {
      .max = MAX_CLIENTS_LIMIT},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
+    {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
 };
 
 static int set_value(struct options *o, const struct option_spec *spec, const char *value)
@@ -182,6 +197,9 @@ void options_usage(FILE *out)
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
+            "  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+            "                      (default off; PORT alone means %s:PORT,\n"
+            "                      an IPv6 ADDR goes in brackets: [::1]:9100)\n"
             "  --config FILE       read options from FILE, one 'name value' per line;\n"
             "                      the command line wins over it\n"
             "  -h, --help          show this help and exit\n"
@@ -190,7 +208,7 @@ void options_usage(FILE *out)
             "PORT and CACHE_SIZE may also be given as positional arguments.\n"
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
             OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
-            OPTIONS_DEFAULT_MAX_CLIENTS);
+            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_BIND);
 }
 
 /* keep_text: a copy of a value from the file, which lives until options_free,

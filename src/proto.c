@@ -181,18 +181,36 @@ void proto_request_release(struct proto_request *req)
     req->topic_heap = NULL;
 }
 
+#define REASON_BAD_UTF8 "Could not decode input as UTF-8"
+#define REASON_BAD_JSON "Could not parse json"
+#define REASON_MALFORMED "Malformed json message"
+#define REASON_NO_MEMORY "Out of memory"
+#define REASON_LINE_TOO_LONG "Line too long"
+#define REASON_TOO_MANY_CONNECTIONS "Too many connections"
 #define REPLY_FAILURE(reason) "{\"success\": false, \"reason\": \"" reason "\"}\r\n"
 
 /* never written: static bufs ignore ref and unref */
 static struct buf replies[] = {
     [PROTO_REPLY_SUCCESS] = BUF_STATIC("{\"success\": true}\r\n"),
-    [PROTO_REPLY_BAD_UTF8] = BUF_STATIC(REPLY_FAILURE("Could not decode input as UTF-8")),
-    [PROTO_REPLY_BAD_JSON] = BUF_STATIC(REPLY_FAILURE("Could not parse json")),
-    [PROTO_REPLY_MALFORMED] = BUF_STATIC(REPLY_FAILURE("Malformed json message")),
-    [PROTO_REPLY_NO_MEMORY] = BUF_STATIC(REPLY_FAILURE("Out of memory")),
-    [PROTO_REPLY_LINE_TOO_LONG] = BUF_STATIC(REPLY_FAILURE("Line too long")),
-    [PROTO_REPLY_TOO_MANY_CONNECTIONS] = BUF_STATIC(REPLY_FAILURE("Too many connections")),
+    [PROTO_REPLY_BAD_UTF8] = BUF_STATIC(REPLY_FAILURE(REASON_BAD_UTF8)),
+    [PROTO_REPLY_BAD_JSON] = BUF_STATIC(REPLY_FAILURE(REASON_BAD_JSON)),
+    [PROTO_REPLY_MALFORMED] = BUF_STATIC(REPLY_FAILURE(REASON_MALFORMED)),
+    [PROTO_REPLY_NO_MEMORY] = BUF_STATIC(REPLY_FAILURE(REASON_NO_MEMORY)),
+    [PROTO_REPLY_LINE_TOO_LONG] = BUF_STATIC(REPLY_FAILURE(REASON_LINE_TOO_LONG)),
+    [PROTO_REPLY_TOO_MANY_CONNECTIONS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_CONNECTIONS)),
 };
+
+static const char *const reasons[] = {
+    [PROTO_REPLY_SUCCESS] = "success",
+    [PROTO_REPLY_BAD_UTF8] = REASON_BAD_UTF8,
+    [PROTO_REPLY_BAD_JSON] = REASON_BAD_JSON,
+    [PROTO_REPLY_MALFORMED] = REASON_MALFORMED,
+    [PROTO_REPLY_NO_MEMORY] = REASON_NO_MEMORY,
+    [PROTO_REPLY_LINE_TOO_LONG] = REASON_LINE_TOO_LONG,
+    [PROTO_REPLY_TOO_MANY_CONNECTIONS] = REASON_TOO_MANY_CONNECTIONS,
+};
+
+const char *proto_reply_reason(enum proto_reply reply) { return reasons[reply]; }
 
 struct buf *proto_reply(enum proto_reply reply) { return &replies[reply]; }
 

@@ -58,6 +58,7 @@ void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
         return;
     }
     if (r->len == r->max) {
+        r->bytes -= ring_at(r, 0)->line->len;
         buf_unref(ring_at(r, 0)->line);
         r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
         r->len--;
@@ -67,6 +68,7 @@ void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
     slot->index = index;
     slot->once = once;
     r->len++;
+    r->bytes += line->len;
 }
 
 void ring_remove_once_after(struct ring *r, int64_t index_floor)
@@ -75,6 +77,7 @@ void ring_remove_once_after(struct ring *r, int64_t index_floor)
     for (size_t i = 0; i < r->len; i++) {
         struct ring_entry entry = *ring_at(r, i);
         if (entry.once && ring_index_above(entry.index, index_floor)) {
+            r->bytes -= entry.line->len;
             buf_unref(entry.line);
             continue;
         }

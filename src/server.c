@@ -3,12 +3,13 @@
 #include "mqd/alloc.h"
 #include "mqd/broker.h"
 #include "mqd/conn.h"
+#include "mqd/httpd.h"
+#include "mqd/metrics.h"
+#include "mqd/net.h"
 #include "mqd/proto.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -34,7 +35,9 @@ struct server {
     int epoll_fd;
     int listen_fd;
     int signal_fd;
-    int spare_fd; /* closed to accept-and-drop when out of descriptors */
+    int spare_fd;          /* closed to accept-and-drop when out of descriptors */
+    struct httpd *metrics; /* NULL: no metrics endpoint */
+    time_t start_time;
     unsigned port;
     char listen_addr[CONN_ADDR_LEN];
     size_t max_clients;
@@ -47,30 +50,11 @@ struct server {
     uint64_t connections_total;
     uint64_t rejected_max_clients;
     uint64_t rejected_no_fd;
+    uint64_t rejected_no_memory;
     char read_buf[READ_SIZE];
 };
 
 unsigned server_port(const struct server *s) { return s->port; }
-
-/* format_addr: "1.2.3.4:5" or "[::1]:5". */
-static void format_addr(const struct sockaddr *sa, char *out, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        snprintf(out, len, "%s:%u", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        snprintf(out, len, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, len, "unknown");
-    }
-}
 
 static int watch(struct server *s, int fd, uint32_t events, void *ptr)
 {
@@ -83,7 +67,8 @@ static int watch(struct server *s, int fd, uint32_t events, void *ptr)
 static void fit_max_clients(struct server *s)
 {
     struct rlimit rl;
-    size_t want = s->config.max_clients + RESERVED_FDS;
+    size_t reserved = RESERVED_FDS + (s->config.metrics ? HTTPD_MAX_FDS : 0);
+    size_t want = s->config.max_clients + reserved;
     s->max_clients = s->config.max_clients;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
         return;
@@ -93,47 +78,22 @@ static void fit_max_clients(struct server *s)
         rl.rlim_cur = raised;
     if (rl.rlim_cur >= want)
         return;
-    s->max_clients = rl.rlim_cur > RESERVED_FDS + 1 ? rl.rlim_cur - RESERVED_FDS : 1;
+    s->max_clients = rl.rlim_cur > reserved + 1 ? rl.rlim_cur - reserved : 1;
     log_warn(s->config.log, "--max-clients lowered from %zu to %zu to fit RLIMIT_NOFILE (%llu)",
              s->config.max_clients, s->max_clients, (unsigned long long)rl.rlim_cur);
 }
 
 static int open_listener(struct server *s, char *err, size_t err_len)
 {
-    char port[16];
-    snprintf(port, sizeof(port), "%u", s->config.port);
-    bool ipv6 = strchr(s->config.bind, ':') != NULL;
-    char where[CONN_ADDR_LEN + 8];
-    snprintf(where, sizeof(where), "%s%s%s:%s", ipv6 ? "[" : "", s->config.bind, ipv6 ? "]" : "",
-             port);
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(s->config.bind, port, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, err_len, "cannot listen on %s: %s", where, gai_strerror(gai));
+    struct net_listener l;
+    char why[CONN_ADDR_LEN + 128];
+    if (net_listen(&l, s->config.bind, s->config.port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
+        snprintf(err, err_len, "cannot listen on %s", why);
         return -1;
     }
-    int one = 1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        snprintf(err, err_len, "cannot listen on %s: %s", where, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage bound;
-    socklen_t len = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &len);
-    format_addr((struct sockaddr *)&bound, s->listen_addr, sizeof(s->listen_addr));
-    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
-    s->listen_fd = fd;
+    s->listen_fd = l.fd;
+    s->port = l.port;
+    snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", l.addr);
     return 0;
 }
 
@@ -166,6 +126,63 @@ static int make_broker(struct server *s)
     return s->env.broker ? 0 : -1;
 }
 
+/* collect_figures: what a scrape shows, from the counters the loop keeps. */
+static void collect_figures(const struct server *s, struct metrics_figures *f)
+{
+    struct broker_stats b;
+    broker_get_stats(s->env.broker, &b);
+    const struct conn_stats *c = &s->env.stats;
+    *f = (struct metrics_figures){
+        .connections = s->nclients,
+        .connections_accepted = s->connections_total,
+        .rejected_max_clients = s->rejected_max_clients,
+        .rejected_fd_exhausted = s->rejected_no_fd,
+        .rejected_out_of_memory = s->rejected_no_memory,
+        .topics = b.topics,
+        .subscriptions = b.subscriptions,
+        .messages_received = b.messages_received,
+        .messages_delivered = b.messages_delivered,
+        .bytes_received = c->bytes_in,
+        .bytes_sent = c->bytes_out,
+        .cached_messages = b.cached_messages,
+        .cached_bytes = b.cached_bytes,
+        .slow_consumer_disconnects = c->slow_consumers,
+        .errors_utf8 = c->error_replies[PROTO_REPLY_BAD_UTF8],
+        .errors_json = c->error_replies[PROTO_REPLY_BAD_JSON],
+        .errors_malformed = c->error_replies[PROTO_REPLY_MALFORMED],
+        .errors_line_too_long = c->error_replies[PROTO_REPLY_LINE_TOO_LONG],
+        .errors_out_of_memory = c->error_replies[PROTO_REPLY_NO_MEMORY],
+        .start_time = s->start_time,
+        .version = MQD_VERSION,
+    };
+}
+
+static size_t render_metrics(void *ctx, char *out, size_t cap)
+{
+    struct metrics_figures f;
+    collect_figures(ctx, &f);
+    return metrics_render(&f, out, cap);
+}
+
+static int open_metrics(struct server *s, char *err, size_t err_len)
+{
+    if (!s->config.metrics)
+        return 0;
+    struct httpd_config hc = {.at = s->config.metrics,
+                              .path = "/metrics",
+                              .content_type = METRICS_CONTENT_TYPE,
+                              .render = render_metrics,
+                              .ctx = s,
+                              .log = s->config.log};
+    char why[NET_ADDR_LEN + 128];
+    s->metrics = httpd_new(&hc, why, sizeof(why));
+    if (!s->metrics) {
+        snprintf(err, err_len, "cannot serve metrics on %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 struct server *server_new(const struct server_config *config, char *err, size_t err_len)
 {
     struct server *s = mqd_calloc(1, sizeof(*s));
@@ -178,8 +195,9 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     s->env.log = config->log;
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
+    s->start_time = time(NULL);
     fit_max_clients(s);
-    if (open_listener(s, err, err_len) < 0) {
+    if (open_listener(s, err, err_len) < 0 || open_metrics(s, err, err_len) < 0) {
         server_free(s);
         return NULL;
     }
@@ -187,7 +205,8 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 ||
         watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
-        watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0) {
+        watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
+        (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0)) {
         snprintf(err, err_len, "cannot start: %s", strerror(errno ? errno : ENOMEM));
         server_free(s);
         return NULL;
@@ -223,7 +242,7 @@ static void reject(int fd)
 static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 {
     char addr[CONN_ADDR_LEN];
-    format_addr(sa, addr, sizeof(addr));
+    net_format_addr(sa, addr, sizeof(addr));
     if (s->nclients >= s->max_clients) {
         s->rejected_max_clients++;
         uint64_t held;
@@ -238,6 +257,9 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct conn *c = conn_new(&s->env, fd, addr);
     if (!c || watch(s, fd, EPOLLIN, c) < 0) {
+        /* conn_new fails for memory only, adding to epoll for memory or
+         * for the limit on watches: the kernel's memory */
+        s->rejected_no_memory++;
         log_warn(s->config.log, "client %s rejected: %s", addr,
                  c ? strerror(errno) : "out of memory");
         if (c)
@@ -413,6 +435,8 @@ static void free_closed(struct server *s)
 int server_run(struct server *s)
 {
     struct epoll_event events[MAX_EVENTS];
+    if (s->metrics)
+        log_info(s->config.log, "metrics on http://%s/metrics", httpd_address(s->metrics));
     log_info(s->config.log, "listening on %s", s->listen_addr);
     while (!s->stopping) {
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, -1);
@@ -428,6 +452,8 @@ int server_run(struct server *s)
                 accept_clients(s);
             else if (ptr == &s->signal_fd)
                 read_signals(s);
+            else if (ptr == &s->metrics)
+                httpd_run(s->metrics);
             else
                 handle_client_event(s, ptr, events[i].events);
         }
@@ -449,6 +475,7 @@ void server_free(struct server *s)
         conn_free(c);
     }
     broker_free(s->env.broker);
+    httpd_free(s->metrics);
     int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0)

@@ -90,7 +90,7 @@ struct broker_message {
  * out of memory (then no index was used). */
 int broker_send(struct broker *b, const struct broker_message *m);
 
-/* broker_get_stats: the figures operators watch. */
+/* broker_get_stats: the figures operators watch, in O(1). */
 void broker_get_stats(const struct broker *b, struct broker_stats *out);
 
 #endif

@@ -18,6 +18,7 @@
 #include "mqd/framer.h"
 #include "mqd/log.h"
 #include "mqd/outq.h"
+#include "mqd/proto.h"
 
 #define CONN_ADDR_LEN 64
 
@@ -27,8 +28,7 @@ struct conn;
 struct conn_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t lines_too_long;
-    uint64_t protocol_errors;
+    uint64_t error_replies[PROTO_REPLY_COUNT]; /* by reply; success is not counted */
     uint64_t slow_consumers;
     uint64_t out_of_memory;
 };
@@ -45,6 +45,9 @@ struct conn_env {
     struct conn **flush_tail;
     struct conn *close_list; /* conns to free once the iteration is over */
     struct conn_stats stats;
+    /* one warning a second of each kind, so a crowd cannot flood the log */
+    struct log_limit line_warnings;
+    struct log_limit output_warnings;
 };
 
 struct conn {

@@ -2,11 +2,16 @@
  * log: one line per event, "2026-11-25T03:37:03.123Z WARN message", to a
  * stream chosen by the owner of the struct log (stderr by default), or
  * appended to a file that log_reopen can open anew after logrotate moved it.
+ *
+ * Log lines cannot be forged: bytes from a client only reach a message
+ * through log_quote, and log_write replaces any control character left in a
+ * message, so a client can never start a line of its own.
  */
 #ifndef MQD_LOG_H
 #define MQD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -44,6 +49,14 @@ static inline bool log_enabled(const struct log *l, enum log_level level)
  * fit one line of at most 1 KiB. */
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* log_quote: at most LOG_QUOTE_MAX bytes of client data as a quoted string
+ * for a log message: printable ASCII as is, '"' and '\\' escaped with a
+ * backslash, every other byte as \xNN, and "..." after the quote when cut.
+ * Returns `out`, a NUL-terminated string of less than LOG_QUOTE_SIZE bytes. */
+#define LOG_QUOTE_MAX 64
+#define LOG_QUOTE_SIZE (4 * LOG_QUOTE_MAX + 6)
+const char *log_quote(char out[LOG_QUOTE_SIZE], const char *in, size_t len);
 
 /* log_limit: lets through one event of a kind per second and counts the
  * others, so a flood of the same warning cannot flood the log. */

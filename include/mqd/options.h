@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "mqd/log.h"
+#include "mqd/net.h"
 
 #define OPTIONS_DEFAULT_BIND "127.0.0.1"
 #define OPTIONS_DEFAULT_PORT 7000
@@ -30,6 +31,12 @@
 #define OPTIONS_DEFAULT_MAX_CLIENTS 10000
 
 struct options_text; /* a value read from the file, kept for the options */
+
+/* options_endpoint: an address to listen on, off unless an option sets it */
+struct options_endpoint {
+    bool on;
+    struct net_endpoint at;
+};
 
 struct options {
     /* text values point into argv, into `file_texts` or at a literal */
@@ -42,6 +49,7 @@ struct options {
     size_t max_output;
     size_t max_clients;
     enum log_level log_level;
+    struct options_endpoint metrics; /* where to serve /metrics */
     bool help;
     bool version;
     struct options_text *file_texts; /* owned; see options_free */

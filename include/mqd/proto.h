@@ -54,11 +54,15 @@ enum proto_reply {
     PROTO_REPLY_NO_MEMORY,
     PROTO_REPLY_LINE_TOO_LONG,
     PROTO_REPLY_TOO_MANY_CONNECTIONS,
+    PROTO_REPLY_COUNT, /* not a reply: the size of a table indexed by reply */
 };
 
 /* proto_reply: the reply line (with its "\r\n"), a static buf: queuing it
  * never allocates a buf. */
 struct buf *proto_reply(enum proto_reply reply);
+
+/* proto_reply_reason: the reply's "reason" text ("success" for success). */
+const char *proto_reply_reason(enum proto_reply reply);
 
 /* proto_status_reply: the reply for a failed parse. */
 enum proto_reply proto_status_reply(enum proto_status status);

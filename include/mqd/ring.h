@@ -26,6 +26,7 @@ struct ring {
     size_t max;  /* the cache size; 0 caches nothing */
     size_t head; /* position of the oldest entry */
     size_t len;
+    size_t bytes; /* bytes of the lines held */
 };
 
 /* ring_init: an empty ring that will hold at most `max` entries. */

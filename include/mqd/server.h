@@ -6,6 +6,9 @@
  * Loop iteration: wait for events; for each readable client, one read of up
  * to 64 KiB whose complete lines all run; then one writev flush for every
  * client that got output; then free the conns closed meanwhile.
+ *
+ * With a metrics endpoint, its descriptor is one more in the loop (see
+ * httpd.h); a scrape renders the counters the server keeps, read in O(1).
  */
 #ifndef MQD_SERVER_H
 #define MQD_SERVER_H
@@ -13,6 +16,7 @@
 #include <stddef.h>
 
 #include "mqd/log.h"
+#include "mqd/net.h"
 
 struct server_config {
     const char *bind;
@@ -20,15 +24,16 @@ struct server_config {
     size_t cache_size;
     size_t max_line;
     size_t max_output;
-    size_t max_clients; /* may be lowered to fit RLIMIT_NOFILE */
-    struct log *log; /* SIGHUP reopens its file, if it has one */
+    size_t max_clients;                 /* may be lowered to fit RLIMIT_NOFILE */
+    const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
+    struct log *log;                    /* SIGHUP reopens its file, if it has one */
 };
 
 struct server;
 
 /* server_new: binds, listens and prepares the loop. NULL on failure, with a
  * message for the user in `err` (e.g. "cannot listen on 127.0.0.1:7000:
- * Address already in use"). */
+ * Address already in use", or "cannot serve metrics on ..."). */
 struct server *server_new(const struct server_config *config, char *err, size_t err_len);
 
 /* server_run: serves until SIGTERM or SIGINT. 0, or -1 if the loop failed.

@@ -7,6 +7,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "protocol"))
 import test_line_handling  # noqa: E402
+import test_metrics  # noqa: E402
 import test_schemas  # noqa: E402
 
 VALID = [
@@ -16,6 +17,16 @@ VALID = [
     b'{"command":"send","topic":"news","msg":"hello","delivery":"all"}',
     b'{"command":"send","topic":"n\\u00e9","msg":"a\\u0000\\ud83d\\ude00","delivery":"one","cache":true}',
     b' {"command" : "send" ,\r"topic":"","msg":"","delivery":"all"} ',
+]
+
+
+GOOD_HEADS = [
+    b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.45.0\r\n"
+    b"Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+    b"Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
+    b"HEAD /metrics?x=1 HTTP/1.0\n\n",
+    b"\r\nPOST http://h/metrics HTTP/1.1\r\nhost: a\r\nContent-Length: 3\r\n\r\nabc",
+    b"OPTIONS * HTTP/1.1\r\nHost: h\r\nA:\tb \xc3\xa9\r\n\r\n",
 ]
 
 
@@ -42,3 +53,20 @@ stream = b"\n".join(all_lines[:12]) + b"\r\n\n  quit\n"
 write("framer", bytes([40, 3, 1, 5, 9]) + stream)
 write("framer", bytes([63, 0]) + stream)
 write("framer", bytes([7, 2, 2, 3]) + b"short\nthis line is too long\nok\npartial")
+
+# broker seeds: cache size byte, then (op, slot, topic, argument) steps; ops
+# 0 send (arg bit 0 "one", bit 1 no cache), 2 subscribe (bit 0 no replay,
+# high nibble picks last_seen), 4 unsubscribe, 5 connect, 7 disconnect,
+# bit 7 of op fails an allocation.
+CONNECT, SEND, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT = 5, 0, 2, 4, 7
+example = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 0),
+           (SEND, 1, 1, 0), (SEND, 1, 1, 1), (SEND, 1, 2, 1), (SEND, 1, 2, 0),
+           (SUBSCRIBE, 1, 2, 0), (SUBSCRIBE, 1, 1, 0x30), (UNSUBSCRIBE, 0, 1, 0),
+           (SEND, 1, 1, 2), (DISCONNECT, 1, 0, 0), (SEND, 0, 1, 1)]
+write("broker", bytes([3]) + bytes(b for s in example for b in s))
+write("broker", bytes([2]) + bytes(b for s in example for b in (s[0] | 0x80, *s[1:])))
+
+# http seeds: a first byte below 16 sets a small head limit (see fuzz_http.c)
+for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:
+    write("http", head)
+write("http", bytes([1]) + GOOD_HEADS[0])

@@ -4,6 +4,7 @@ Servers listen on 127.0.0.1 on a free port; their stderr goes to a file (a
 pipe nobody drains could block the server). Replies are read with timeouts,
 never waited for with sleeps."""
 
+import http.client
 import json
 import os
 import re
@@ -29,6 +30,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def ipv6_loopback():
+    """Whether this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def vm_size(pid):
+    """The process's virtual memory size in bytes, for squeezing RLIMIT_AS."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize")
+
+
 def run_mqd(*args, timeout=TIMEOUT, preexec_fn=None):
     """Runs mqd to completion (for options that exit): (status, stdout, stderr)."""
     p = subprocess.run([BINARY, *args], capture_output=True, timeout=timeout,
@@ -46,6 +65,24 @@ def help_options():
         default = re.search(r"\(default ([^;,)]+)", " ".join(entry.split()))
         options[name] = default.group(1) if default else None
     return options
+
+
+def http_request(port, method="GET", path="/metrics", host="127.0.0.1", headers=None):
+    """One HTTP request over a fresh connection: (status, headers, body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+def metrics_port(server):
+    """The port of a server's metrics endpoint on 127.0.0.1, as its start logged it."""
+    m = re.search(r"INFO metrics on http://127\.0\.0\.1:(\d+)/metrics", server.logs())
+    assert m, server.logs()
+    return int(m.group(1))
 
 
 class Server:
@@ -110,8 +147,10 @@ class Server:
         return False
 
     def stderr(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread, never seek: mqd's stderr shares this file's offset, so after
+        # a seek to 0 its next line would overwrite the log's first lines
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def logs(self):
         """What the server logged: its log file if it has one, else stderr."""
@@ -127,6 +166,13 @@ class Server:
         deadline = time.monotonic() + TIMEOUT
         while text not in self.logs():
             assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.logs()}"
+            time.sleep(0.01)
+
+    def wait_until(self, predicate, what="the condition"):
+        """Polls `predicate` until it holds (the server acts asynchronously)."""
+        deadline = time.monotonic() + TIMEOUT
+        while not predicate():
+            assert time.monotonic() < deadline, f"{what} never held:\n{self.stderr()}"
             time.sleep(0.01)
 
     def client(self):
@@ -209,6 +255,16 @@ class Client:
             return self.raw_line(timeout) == b""
         except ConnectionResetError:
             return True
+
+    def drain(self):
+        """Reads until the server closes the connection; the bytes read."""
+        total = len(self.buf)
+        try:
+            while chunk := self.sock.recv(1 << 20):
+                total += len(chunk)
+        except ConnectionResetError:
+            pass
+        return total
 
     def close(self):
         self.sock.close()

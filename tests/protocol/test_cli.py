@@ -6,10 +6,11 @@ import socket
 
 import pytest
 
-from mqd_harness import OK, Client, Server, free_port, run_mqd, send, subscribe
+from mqd_harness import (OK, Client, Server, free_port, ipv6_loopback, run_mqd, send,
+                         subscribe)
 
 OPTIONS = ["--port", "--bind", "--cache-size", "--max-line", "--max-output",
-           "--max-clients", "--log-level", "--help", "--version"]
+           "--max-clients", "--log-level", "--metrics", "--help", "--version"]
 
 
 def test_help_lists_every_option_and_default():
@@ -103,15 +104,6 @@ def test_debug_logs_connections(start):
     c.send("quit\n")
     server.wait_for_log(f"DEBUG client {where} closed")
     c.close()
-
-
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def test_bind_ipv6_literal(start):

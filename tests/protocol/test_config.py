@@ -4,10 +4,13 @@ import re
 
 import pytest
 
-from mqd_harness import OK, TOO_LONG, Client, help_options, run_mqd, send, subscribe
+from mqd_harness import (OK, TOO_LONG, Client, help_options, http_request, metrics_port, run_mqd,
+                         send, subscribe)
 
 CONTRIB_CONF = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "mqd.conf")
 COMMAND_LINE_ONLY = {"--config", "--help", "--version"}
+# defaults that are the absence of a value: the example file shows a value instead
+NO_VALUE_DEFAULTS = {"stderr", "off"}
 
 
 def write(path, text):
@@ -53,6 +56,19 @@ def test_log_level_from_the_file(start):
     c.close()
 
 
+def test_metrics_from_the_file(start):
+    server = start(config="metrics 127.0.0.1:0\n")
+    status, _, body = http_request(metrics_port(server))
+    assert status == 200 and b"\nmqd_connections 0\n" in body
+
+
+def test_the_command_line_metrics_wins_over_the_file(start, tmp_path):
+    path = write(tmp_path / "mqd.conf", "metrics 127.0.0.1:1\n")
+    server = start("--config", path, "--metrics", "0")
+    port = metrics_port(server)
+    assert port != 1 and http_request(port)[0] == 200
+
+
 def test_comments_whitespace_and_crlf_are_fine(start):
     server = start(config="# mqd\r\n\r\n   # indented\r\n\tcache-size \t 2 \r\n"
                           "  max-output\t64m\r\n# cache-size 9\r\ncache-size 3")
@@ -86,6 +102,8 @@ def test_the_command_line_wins_over_the_file_in_any_order(start, tmp_path, args)
     ("max-line 0\n", 1, "invalid value '0' for max-line"),
     ("max-output 12x\n", 1, "invalid value '12x' for max-output"),
     ("log-level loud\n", 1, "invalid value 'loud' for log-level"),
+    ("metrics localhost:9100\n", 1, "invalid value 'localhost:9100' for metrics"),
+    ("metrics [::1]\n", 1, "invalid value '[::1]' for metrics"),
     ("config /etc/mqd.conf\n", 1, "'config' is only allowed on the command line"),
     ("help yes\n", 1, "'help' is only allowed on the command line"),
     ("version yes\n", 1, "'version' is only allowed on the command line"),
@@ -133,7 +151,7 @@ def test_the_example_file_shows_every_option_with_its_default():
             assert option[2:] not in shown
             continue
         assert option[2:] in shown, f"{option} missing from contrib/mqd.conf"
-        if default is not None and default != "stderr":
+        if default is not None and default not in NO_VALUE_DEFAULTS:
             assert shown[option[2:]] == default, option
 
 
@@ -143,9 +161,12 @@ def test_the_example_file_uncommented_starts_a_server(start, tmp_path):
     settings = re.sub(r"^#([a-z-]+ \S+)$", r"\1", text, flags=re.M)
     settings = re.sub(r"^log-file .*$", f"log-file {log}", settings, flags=re.M)
     settings = re.sub(r"^port .*$", "port {port}", settings, flags=re.M)
+    settings = re.sub(r"^metrics .*$", "metrics 127.0.0.1:0", settings, flags=re.M)
     assert settings.count("\nport {port}\n") == 1
+    assert settings.count("\nmetrics 127.0.0.1:0\n") == 1
     server = start(config=settings, log_file=str(log))
     c = server.client()
     subscribe(c, "t")
     c.close()
     assert f"listening on 127.0.0.1:{server.port}" in log.read_text()
+    assert http_request(metrics_port(server))[0] == 200

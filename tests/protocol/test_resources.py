@@ -7,19 +7,12 @@ import resource
 import socket
 import time
 
-from mqd_harness import OK, TIMEOUT, TOO_MANY
+from mqd_harness import OK, TIMEOUT, TOO_MANY, vm_size
 
 
 def cpu_seconds(server):
     fields = open(f"/proc/{server.proc.pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def vm_size(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmSize")
 
 
 def test_out_of_memory_fails_the_command_and_the_server_goes_on(start):

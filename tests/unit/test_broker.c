@@ -508,6 +508,28 @@ static void stats_count_topics_subscriptions_cache_and_traffic(void **state)
     broker_free(b);
 }
 
+static void cache_stats_follow_eviction_and_taken_messages(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(2);
+    struct broker_client *c = client(b, 1);
+    send_msg(b, "t", "m", false, true);
+    send_msg(b, "t", "mm", true, true);
+    send_msg(b, "t", "mmm", false, true); /* a full cache drops index 0 */
+    send_msg(b, "u", "m", false, false);  /* never cached */
+    struct broker_stats s = stats_of(b);
+    assert_int_equal(s.cached_messages, 2);
+    assert_int_equal(s.cached_bytes, line_len("t", "mm", 1) + line_len("t", "mmm", 2));
+    subscribe(b, c, "t");
+    replay(b, c, "t", -1); /* takes the "one" at index 1 */
+    s = stats_of(b);
+    assert_int_equal(s.cached_messages, 1);
+    assert_int_equal(s.cached_bytes, line_len("t", "mmm", 2));
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
 static void a_hundred_thousand_topics(void **state)
 {
     (void)state;
@@ -744,6 +766,7 @@ int main(void)
         cmocka_unit_test(a_departing_client_leaves_every_topic),
         cmocka_unit_test(unused_topics_are_freed),
         cmocka_unit_test(stats_count_topics_subscriptions_cache_and_traffic),
+        cmocka_unit_test(cache_stats_follow_eviction_and_taken_messages),
         cmocka_unit_test(a_hundred_thousand_topics),
         cmocka_unit_test(operations_that_cannot_fail_do_not_allocate),
         cmocka_unit_test(each_allocation_failing_leaves_the_broker_unchanged),

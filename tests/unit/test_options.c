@@ -34,6 +34,7 @@ static void defaults(void **state)
     assert_int_equal(o.log_level, LOG_LEVEL_INFO);
     assert_null(o.log_file);
     assert_null(o.config);
+    assert_false(o.metrics.on);
     assert_false(o.help);
     assert_false(o.version);
 }
@@ -70,6 +71,9 @@ static void field_text(const struct options *o, const char *name, char *out, siz
         snprintf(out, cap, "%zu", o->max_clients);
     else if (strcmp(name, "log-file") == 0)
         snprintf(out, cap, "%s", o->log_file);
+    else if (strcmp(name, "metrics") == 0)
+        snprintf(out, cap, "%s %s %u", o->metrics.on ? "on" : "off", o->metrics.at.host,
+                 o->metrics.at.port);
     else
         snprintf(out, cap, "level %d", (int)o->log_level);
 }
@@ -97,10 +101,17 @@ static void every_long_option_in_all_three_forms(void **state)
     static const struct {
         const char *name, *value, *want;
     } cases[] = {
-        {"port", "7100", "7100"},          {"bind", "::1", "::1"},
-        {"cache-size", "5", "5"},          {"max-line", "2k", "2048"},
-        {"max-output", "3M", "3145728"},   {"max-clients", "4", "4"},
-        {"log-level", "debug", "level 3"}, {"log-file", "/var/log/m.log", "/var/log/m.log"},
+        {"port", "7100", "7100"},
+        {"bind", "::1", "::1"},
+        {"cache-size", "5", "5"},
+        {"max-line", "2k", "2048"},
+        {"max-output", "3M", "3145728"},
+        {"max-clients", "4", "4"},
+        {"log-level", "debug", "level 3"},
+        {"log-file", "/var/log/m.log", "/var/log/m.log"},
+        {"metrics", "[::1]:9100", "on ::1 9100"},
+        {"metrics", "9100", "on 127.0.0.1 9100"},
+        {"metrics", "0.0.0.0:0", "on 0.0.0.0 0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char flag[32], joined[64], line[64], got[64];
@@ -146,17 +157,23 @@ static void a_file_sets_many_options_and_later_lines_win(void **state)
 static void the_command_line_wins_over_the_file_in_any_order(void **state)
 {
     (void)state;
-    char *path = write_config("port 7001\ncache-size 7\nbind ::1\nlog-level warn\n");
+    char *path = write_config("port 7001\ncache-size 7\nbind ::1\nlog-level warn\n"
+                              "metrics [::1]:9100\n");
     struct options o;
     assert_int_equal(PARSE(&o, "--config", path, "--port", "7100"), OPTIONS_OK);
     assert_int_equal(o.port, 7100);
     assert_int_equal(o.cache_size, 7);
+    assert_string_equal(o.metrics.at.host, "::1");
     options_free(&o);
-    assert_int_equal(PARSE(&o, "--port=7100", "--bind", "127.0.0.2", "--config", path),
-                     OPTIONS_OK);
+    assert_int_equal(
+        PARSE(&o, "--port=7100", "--bind", "127.0.0.2", "--metrics", "9200", "--config", path),
+        OPTIONS_OK);
     assert_int_equal(o.port, 7100);
     assert_string_equal(o.bind, "127.0.0.2");
     assert_int_equal(o.log_level, LOG_LEVEL_WARN);
+    /* the endpoint is replaced whole: the file's address does not stay */
+    assert_string_equal(o.metrics.at.host, "127.0.0.1");
+    assert_int_equal(o.metrics.at.port, 9200);
     options_free(&o);
     assert_int_equal(PARSE(&o, "7200", "3", "--config", path), OPTIONS_OK);
     assert_int_equal(o.port, 7200);
@@ -380,10 +397,10 @@ static void usage_lists_every_option_with_its_default(void **state)
     options_usage(out);
     fclose(out);
     static const char *const wanted[] = {
-        "--port",      "7000", "--bind",       "127.0.0.1", "--cache-size",  "100",
-        "--max-line",  "1m",   "--max-output", "32m",       "--max-clients", "10000",
-        "--log-level", "info", "--help",       "--version", "PORT",          "CACHE_SIZE",
-        "--log-file",  "--config",
+        "--port",      "7000",     "--bind",       "127.0.0.1", "--cache-size",  "100",
+        "--max-line",  "1m",       "--max-output", "32m",       "--max-clients", "10000",
+        "--log-level", "info",     "--help",       "--version", "PORT",          "CACHE_SIZE",
+        "--log-file",  "--config", "--metrics",    "ADDR:PORT", "[::1]:9100",
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         if (!strstr(text, wanted[i]))
@@ -428,6 +445,12 @@ static void errors_name_what_is_wrong(void **state)
         {{"1", "2", "3"}, "'3'"},
         {{"x"}, "PORT 'x'"},
         {{"1", "y"}, "CACHE_SIZE 'y'"},
+        {{"--metrics"}, "--metrics"},
+        {{"--metrics="}, "--metrics"},
+        {{"--metrics", "localhost:9100"}, "'localhost:9100' for --metrics"},
+        {{"--metrics", "::1:9100"}, "'::1:9100' for --metrics"},
+        {{"--metrics", "127.0.0.1:65536"}, "'127.0.0.1:65536' for --metrics"},
+        {{"--metrics", "127.0.0.1"}, "'127.0.0.1' for --metrics"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *argv[5] = {"mqd"};

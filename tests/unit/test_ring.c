@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include "fail_alloc.h"
 #include "mqd/ring.h"
 
@@ -82,6 +84,33 @@ static void removes_handed_over_once_entries_only(void **state)
     ring_clear(&r);
 }
 
+static struct buf *line_of(size_t len)
+{
+    char *data;
+    struct buf *b = buf_new(len, &data);
+    memset(data, 'x', len);
+    return b;
+}
+
+static void counts_the_bytes_it_holds(void **state)
+{
+    (void)state;
+    struct ring r;
+    ring_init(&r, 3);
+    for (uint64_t i = 0; i < 3; i++) { /* 1 + 2 + 3 bytes */
+        assert_int_equal(ring_reserve(&r), 0);
+        ring_push(&r, line_of(i + 1), i, i == 1);
+    }
+    assert_int_equal(r.bytes, 6);
+    assert_int_equal(ring_reserve(&r), 0);
+    ring_push(&r, line_of(10), 3, false); /* drops the 1-byte oldest */
+    assert_int_equal(r.bytes, 15);
+    ring_remove_once_after(&r, -1); /* the 2-byte once entry */
+    assert_int_equal(r.bytes, 13);
+    ring_clear(&r);
+    assert_int_equal(r.bytes, 0);
+}
+
 static void index_above_a_floor(void **state)
 {
     (void)state;
@@ -134,6 +163,7 @@ int main(void)
         cmocka_unit_test(grows_on_demand_up_to_max),
         cmocka_unit_test(zero_max_caches_nothing),
         cmocka_unit_test(removes_handed_over_once_entries_only),
+        cmocka_unit_test(counts_the_bytes_it_holds),
         cmocka_unit_test(index_above_a_floor),
         cmocka_unit_test(a_full_ring_pushes_without_allocating),
         cmocka_unit_test(reserve_fails_cleanly_out_of_memory),

@@ -1,0 +1,47 @@
+/*
+ * metrics: the server's figures in the Prometheus text exposition format,
+ * version 0.0.4. Pure: it renders figures the server collected, and knows
+ * nothing of sockets or of where the figures come from.
+ *
+ * Every family has its HELP and TYPE lines; counters end in "_total". The
+ * families and label values are fixed, so the output's shape never changes
+ * and a missing sample always means a broken scrape.
+ */
+#ifndef MQD_METRICS_H
+#define MQD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct metrics_figures {
+    uint64_t connections; /* open now */
+    uint64_t connections_accepted;
+    uint64_t rejected_max_clients;
+    uint64_t rejected_fd_exhausted;
+    uint64_t rejected_out_of_memory;
+    uint64_t topics;
+    uint64_t subscriptions;
+    uint64_t messages_received;  /* sends accepted */
+    uint64_t messages_delivered; /* lines queued to subscribers */
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+    uint64_t cached_messages;
+    uint64_t cached_bytes;
+    uint64_t slow_consumer_disconnects;
+    uint64_t errors_utf8; /* error replies, by reason */
+    uint64_t errors_json;
+    uint64_t errors_malformed;
+    uint64_t errors_line_too_long;
+    uint64_t errors_out_of_memory;
+    int64_t start_time; /* unix time, seconds */
+    const char *version;
+};
+
+/* metrics_render: the exposition of `f`, snprintf-like: its length, of which
+ * at most cap - 1 bytes are written, then a NUL (nothing when cap is 0). So
+ * a first call with cap 0 tells how much room a second one needs. */
+size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,133 @@
+#include "mqd/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#define FIGURE(name) offsetof(struct metrics_figures, name)
+
+/* sample: one line of a family: its label value (NULL when the family has no
+ * label) and where its figure is */
+struct sample {
+    const char *label_value;
+    size_t offset;
+};
+
+#define MAX_SAMPLES 5
+
+struct family {
+    const char *name;
+    const char *type;
+    const char *help;
+    const char *label;                  /* NULL: one sample, unlabelled */
+    struct sample samples[MAX_SAMPLES]; /* labelled: up to the first without a value */
+};
+
+/* clang-format off */
+#define SINGLE(name, type, help, figure) {name, type, help, NULL, {{NULL, FIGURE(figure)}}}
+/* clang-format on */
+
+static const struct family families[] = {
+    SINGLE("mqd_connections", "gauge", "Client connections open now.", connections),
+    SINGLE("mqd_connections_accepted_total", "counter", "Client connections accepted.",
+           connections_accepted),
+    {"mqd_connections_rejected_total",
+     "counter",
+     "Client connections refused, by reason: --max-clients reached, out of file descriptors, "
+     "out of memory.",
+     "reason",
+     {{"max_clients", FIGURE(rejected_max_clients)},
+      {"fd_exhausted", FIGURE(rejected_fd_exhausted)},
+      {"out_of_memory", FIGURE(rejected_out_of_memory)}}},
+    SINGLE("mqd_topics", "gauge", "Topics now: those with subscribers, a cache or an index in use.",
+           topics),
+    SINGLE("mqd_subscriptions", "gauge", "Subscriptions now, one per client and topic.",
+           subscriptions),
+    SINGLE("mqd_messages_received_total", "counter", "Sends accepted.", messages_received),
+    SINGLE("mqd_messages_delivered_total", "counter",
+           "Message lines queued to subscribers, cache replays included.", messages_delivered),
+    SINGLE("mqd_received_bytes_total", "counter", "Bytes read from clients.", bytes_received),
+    SINGLE("mqd_sent_bytes_total", "counter", "Bytes written to clients.", bytes_sent),
+    SINGLE("mqd_cached_messages", "gauge", "Messages held in the topics' caches.", cached_messages),
+    SINGLE("mqd_cached_bytes", "gauge", "Bytes of the messages held in the topics' caches.",
+           cached_bytes),
+    SINGLE("mqd_slow_consumer_disconnects_total", "counter",
+           "Clients disconnected for queuing more than --max-output.", slow_consumer_disconnects),
+    {"mqd_protocol_errors_total",
+     "counter",
+     "Error replies sent to clients, by reason.",
+     "reason",
+     {{"utf8", FIGURE(errors_utf8)},
+      {"json", FIGURE(errors_json)},
+      {"malformed", FIGURE(errors_malformed)},
+      {"line_too_long", FIGURE(errors_line_too_long)},
+      {"out_of_memory", FIGURE(errors_out_of_memory)}}},
+};
+
+/* text: an snprintf-like writer that goes on counting once out of room */
+struct text {
+    char *out;
+    size_t cap;
+    size_t len;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
+{
+    size_t room = t->len < t->cap ? t->cap - t->len : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(room ? t->out + t->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len += (size_t)n;
+}
+
+static void put_head(struct text *t, const char *name, const char *type, const char *help)
+{
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* put_label_value: a label value with backslash, quote and newline escaped,
+ * as the format asks. */
+static void put_label_value(struct text *t, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            put(t, "\\%c", *p);
+        else if (*p == '\n')
+            put(t, "\\n");
+        else
+            put(t, "%c", *p);
+    }
+}
+
+static void put_family(struct text *t, const struct family *fam, const struct metrics_figures *f)
+{
+    put_head(t, fam->name, fam->type, fam->help);
+    for (size_t i = 0; i < MAX_SAMPLES && (i == 0 || fam->samples[i].label_value); i++) {
+        const struct sample *s = &fam->samples[i];
+        uint64_t value = *(const uint64_t *)((const char *)f + s->offset);
+        if (fam->label)
+            put(t, "%s{%s=\"%s\"} %" PRIu64 "\n", fam->name, fam->label, s->label_value, value);
+        else
+            put(t, "%s %" PRIu64 "\n", fam->name, value);
+    }
+}
+
+size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap)
+{
+    struct text t = {out, cap, 0};
+    if (cap > 0)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+        put_family(&t, &families[i], f);
+    put_head(&t, "mqd_start_time_seconds", "gauge", "Start time of the process, in unix time.");
+    put(&t, "mqd_start_time_seconds %" PRId64 "\n", f->start_time);
+    put_head(&t, "mqd_build_info", "gauge", "The version of mqd, as a label; the value is 1.");
+    put(&t, "mqd_build_info{version=\"");
+    put_label_value(&t, f->version);
+    put(&t, "\"} 1\n");
+    return t.len;
+}

@@ -1,0 +1,191 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqd/metrics.h"
+
+/* figures: every figure different, so one shown in the wrong place shows */
+static const struct metrics_figures figures = {
+    .connections = 1,
+    .connections_accepted = 2,
+    .rejected_max_clients = 3,
+    .rejected_fd_exhausted = 4,
+    .rejected_out_of_memory = 5,
+    .topics = 6,
+    .subscriptions = 7,
+    .messages_received = 8,
+    .messages_delivered = 9,
+    .bytes_received = 10,
+    .bytes_sent = 11,
+    .cached_messages = 12,
+    .cached_bytes = 13,
+    .slow_consumer_disconnects = 14,
+    .errors_utf8 = 15,
+    .errors_json = 16,
+    .errors_malformed = 17,
+    .errors_line_too_long = 18,
+    .errors_out_of_memory = 19,
+    .start_time = 1795589491,
+    .version = "1.2.3",
+};
+
+static const char expected[] =
+    "# HELP mqd_connections Client connections open now.\n"
+    "# TYPE mqd_connections gauge\n"
+    "mqd_connections 1\n"
+    "# HELP mqd_connections_accepted_total Client connections accepted.\n"
+    "# TYPE mqd_connections_accepted_total counter\n"
+    "mqd_connections_accepted_total 2\n"
+    "# HELP mqd_connections_rejected_total Client connections refused, by reason: "
+    "--max-clients reached, out of file descriptors, out of memory.\n"
+    "# TYPE mqd_connections_rejected_total counter\n"
+    "mqd_connections_rejected_total{reason=\"max_clients\"} 3\n"
+    "mqd_connections_rejected_total{reason=\"fd_exhausted\"} 4\n"
+    "mqd_connections_rejected_total{reason=\"out_of_memory\"} 5\n"
+    "# HELP mqd_topics Topics now: those with subscribers, a cache or an index in use.\n"
+    "# TYPE mqd_topics gauge\n"
+    "mqd_topics 6\n"
+    "# HELP mqd_subscriptions Subscriptions now, one per client and topic.\n"
+    "# TYPE mqd_subscriptions gauge\n"
+    "mqd_subscriptions 7\n"
+    "# HELP mqd_messages_received_total Sends accepted.\n"
+    "# TYPE mqd_messages_received_total counter\n"
+    "mqd_messages_received_total 8\n"
+    "# HELP mqd_messages_delivered_total Message lines queued to subscribers, cache replays "
+    "included.\n"
+    "# TYPE mqd_messages_delivered_total counter\n"
+    "mqd_messages_delivered_total 9\n"
+    "# HELP mqd_received_bytes_total Bytes read from clients.\n"
+    "# TYPE mqd_received_bytes_total counter\n"
+    "mqd_received_bytes_total 10\n"
+    "# HELP mqd_sent_bytes_total Bytes written to clients.\n"
+    "# TYPE mqd_sent_bytes_total counter\n"
+    "mqd_sent_bytes_total 11\n"
+    "# HELP mqd_cached_messages Messages held in the topics' caches.\n"
+    "# TYPE mqd_cached_messages gauge\n"
+    "mqd_cached_messages 12\n"
+    "# HELP mqd_cached_bytes Bytes of the messages held in the topics' caches.\n"
+    "# TYPE mqd_cached_bytes gauge\n"
+    "mqd_cached_bytes 13\n"
+    "# HELP mqd_slow_consumer_disconnects_total Clients disconnected for queuing more than "
+    "--max-output.\n"
+    "# TYPE mqd_slow_consumer_disconnects_total counter\n"
+    "mqd_slow_consumer_disconnects_total 14\n"
+    "# HELP mqd_protocol_errors_total Error replies sent to clients, by reason.\n"
+    "# TYPE mqd_protocol_errors_total counter\n"
+    "mqd_protocol_errors_total{reason=\"utf8\"} 15\n"
+    "mqd_protocol_errors_total{reason=\"json\"} 16\n"
+    "mqd_protocol_errors_total{reason=\"malformed\"} 17\n"
+    "mqd_protocol_errors_total{reason=\"line_too_long\"} 18\n"
+    "mqd_protocol_errors_total{reason=\"out_of_memory\"} 19\n"
+    "# HELP mqd_start_time_seconds Start time of the process, in unix time.\n"
+    "# TYPE mqd_start_time_seconds gauge\n"
+    "mqd_start_time_seconds 1795589491\n"
+    "# HELP mqd_build_info The version of mqd, as a label; the value is 1.\n"
+    "# TYPE mqd_build_info gauge\n"
+    "mqd_build_info{version=\"1.2.3\"} 1\n";
+
+static void renders_every_family_in_the_text_format(void **state)
+{
+    (void)state;
+    char out[4096];
+    size_t len = metrics_render(&figures, out, sizeof(out));
+    assert_string_equal(out, expected);
+    assert_int_equal(len, sizeof(expected) - 1);
+}
+
+/* Each family: HELP, then TYPE, then its samples, all named after it; a
+ * counter's name ends in _total, and no name is seen twice. */
+static void families_are_well_formed(void **state)
+{
+    (void)state;
+    char out[4096];
+    metrics_render(&figures, out, sizeof(out));
+    char family[128] = "", seen[4096] = " ";
+    int families = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[128], type[32];
+        if (sscanf(line, "# HELP %127s", name) == 1) {
+            char key[132];
+            snprintf(key, sizeof(key), " %s ", name);
+            assert_null(strstr(seen, key));
+            strcat(seen, key + 1);
+            snprintf(family, sizeof(family), "%s", name);
+            families++;
+            line = strtok(NULL, "\n");
+            assert_non_null(line);
+            assert_int_equal(sscanf(line, "# TYPE %127s %31s", name, type), 2);
+            assert_string_equal(name, family);
+            size_t n = strlen(name);
+            bool total = n > 6 && strcmp(name + n - 6, "_total") == 0;
+            assert_true(strcmp(type, "counter") == 0 ? total
+                                                     : strcmp(type, "gauge") == 0 && !total);
+            continue;
+        }
+        size_t n = strlen(family);
+        assert_true(n > 0);
+        assert_memory_equal(line, family, n);
+        assert_true(line[n] == ' ' || line[n] == '{');
+    }
+    assert_int_equal(families, 15);
+}
+
+static void measures_when_out_of_room(void **state)
+{
+    (void)state;
+    size_t len = metrics_render(&figures, NULL, 0);
+    assert_int_equal(len, sizeof(expected) - 1);
+    char *exact = malloc(len + 1);
+    assert_int_equal(metrics_render(&figures, exact, len + 1), len);
+    assert_string_equal(exact, expected);
+    char small[100];
+    memset(small, 'x', sizeof(small));
+    assert_int_equal(metrics_render(&figures, small, sizeof(small)), len);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, expected, sizeof(small) - 1);
+    char one = 'x';
+    assert_int_equal(metrics_render(&figures, &one, 1), len);
+    assert_int_equal(one, '\0');
+    free(exact);
+}
+
+static void the_largest_figures_print_whole(void **state)
+{
+    (void)state;
+    struct metrics_figures f = figures;
+    f.bytes_sent = UINT64_MAX;
+    f.start_time = 0;
+    char out[4096];
+    metrics_render(&f, out, sizeof(out));
+    assert_non_null(strstr(out, "\nmqd_sent_bytes_total 18446744073709551615\n"));
+    assert_non_null(strstr(out, "\nmqd_start_time_seconds 0\n"));
+}
+
+static void the_version_label_is_escaped(void **state)
+{
+    (void)state;
+    struct metrics_figures f = figures;
+    f.version = "1\"2\\3\n4";
+    char out[4096];
+    metrics_render(&f, out, sizeof(out));
+    assert_non_null(strstr(out, "\nmqd_build_info{version=\"1\\\"2\\\\3\\n4\"} 1\n"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(renders_every_family_in_the_text_format),
+        cmocka_unit_test(families_are_well_formed),
+        cmocka_unit_test(measures_when_out_of_room),
+        cmocka_unit_test(the_largest_figures_print_whole),
+        cmocka_unit_test(the_version_label_is_escaped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
