@@ -32,7 +32,7 @@
 #define HIST_SUB 16
 #define HIST_BUCKETS (64 * HIST_SUB)
 
-enum proto { PROTO_MQD, PROTO_REDIS };
+enum proto { PROTO_MQD, PROTO_REDIS, PROTO_NATS };
 
 struct config {
     unsigned port;
@@ -210,13 +210,29 @@ static void flush_out(struct bench *b, struct client *c)
 static void append_subscribe(struct bench *b, struct client *c, const char *topic)
 {
     char line[256];
-    int n = b->cfg.proto == PROTO_MQD
-                /* no cache replay: Redis has none, and runs must not see each other */
-                ? snprintf(line, sizeof(line),
-                           "{\"command\":\"subscribe\",\"topic\":\"%s\",\"cache\":false}\n", topic)
-                : snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
-                           strlen(topic), topic);
+    int n;
+    switch (b->cfg.proto) {
+    case PROTO_MQD:
+        /* no cache replay: the others have none, and runs must not see each other */
+        n = snprintf(line, sizeof(line),
+                     "{\"command\":\"subscribe\",\"topic\":\"%s\",\"cache\":false}\n", topic);
+        break;
+    case PROTO_REDIS:
+        n = snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                     strlen(topic), topic);
+        break;
+    default: n = snprintf(line, sizeof(line), "SUB %s %zu\r\n", topic, c->id + 1); break;
+    }
     out_append(c, line, (size_t)n);
+}
+
+/* append_connect: NATS only; "verbose" makes the server acknowledge every
+ * command with +OK, as mqd and Redis answer every publish */
+static void append_connect(struct client *c)
+{
+    static const char line[] = "CONNECT {\"verbose\":true,\"pedantic\":false}\r\n";
+    out_append(c, line, sizeof(line) - 1);
+    c->replies_wanted++;
 }
 
 /* append_send: one publish of a fresh payload to topic t. */
@@ -225,11 +241,18 @@ static void append_send(struct bench *b, struct client *c, size_t t)
     const char *topic = b->topic_names[t];
     size_t tlen = strlen(topic), size = b->cfg.size;
     char head[160];
-    int n = b->cfg.proto == PROTO_MQD
-                ? snprintf(head, sizeof(head), "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"",
-                           topic)
-                : snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
-                           tlen, topic, size);
+    int n;
+    switch (b->cfg.proto) {
+    case PROTO_MQD:
+        n = snprintf(head, sizeof(head), "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"",
+                     topic);
+        break;
+    case PROTO_REDIS:
+        n = snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                     tlen, topic, size);
+        break;
+    default: n = snprintf(head, sizeof(head), "PUB %s %zu\r\n", topic, size); break;
+    }
     const char *tail = b->cfg.proto == PROTO_MQD ? "\",\"delivery\":\"all\"}\n" : "\r\n";
     size_t tail_len = strlen(tail);
     out_reserve(c, (size_t)n + size + tail_len);
@@ -288,9 +311,36 @@ static void on_payload(struct bench *b, struct client *c, const char *p, size_t 
     }
 }
 
+/* on_nats_line: NATS sends +OK for each command, and a message as a MSG
+ * line followed by its payload line. */
+static void on_nats_line(struct bench *b, struct client *c, const char *line, size_t len)
+{
+    if (c->line_in_msg) {
+        c->line_in_msg = 0;
+        on_payload(b, c, line, len);
+    } else if (len >= 3 && memcmp(line, "+OK", 3) == 0) {
+        if (c->replies_wanted > 0)
+            c->replies_wanted--;
+        else if (c->publisher)
+            on_ack(b, c);
+    } else if (len >= 4 && memcmp(line, "MSG ", 4) == 0) {
+        c->line_in_msg = 1;
+    } else if (len >= 4 && memcmp(line, "PING", 4) == 0) {
+        out_append(c, "PONG\r\n", 6);
+        flush_out(b, c);
+    } else if (len >= 4 && memcmp(line, "-ERR", 4) == 0) {
+        fprintf(stderr, "mqd-bench: nats: %.*s\n", (int)len, line);
+        exit(1);
+    } /* INFO, PONG: nothing to do */
+}
+
 /* on_line: one complete input line (without "\r\n"). */
 static void on_line(struct bench *b, struct client *c, const char *line, size_t len)
 {
+    if (b->cfg.proto == PROTO_NATS) {
+        on_nats_line(b, c, line, len);
+        return;
+    }
     if (c->replies_wanted > 0) {
         /* redis answers a subscribe with six lines, mqd with one */
         if (b->cfg.proto == PROTO_MQD || ++c->line_in_msg == 6) {
@@ -388,6 +438,8 @@ static void setup(struct bench *b)
         c->id = c->publisher ? i - cfg->subscribers : i;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+        if (cfg->proto == PROTO_NATS)
+            append_connect(c);
         if (c->publisher) {
             c->ring = xcalloc(cfg->window, sizeof(size_t));
             c->seq = xcalloc(cfg->topics, sizeof(uint64_t));
@@ -396,10 +448,11 @@ static void setup(struct bench *b)
             c->last_seq = xcalloc(cfg->publishers, sizeof(uint64_t));
             size_t t = i % cfg->topics;
             b->subs_per_topic[t]++;
-            c->replies_wanted = 1;
+            c->replies_wanted++;
             append_subscribe(b, c, b->topic_names[t]);
-            flush_out(b, c);
         }
+        if (c->out_len)
+            flush_out(b, c);
     }
 }
 
@@ -613,7 +666,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: mqd-bench --port N [options]\n"
-            "  --proto mqd|redis   protocol of the server (default mqd)\n"
+            "  --proto mqd|redis|nats  protocol of the server (default mqd)\n"
             "  --subscribers S     subscriber connections (default 100)\n"
             "  --publishers P      publisher connections (default 1)\n"
             "  --topics T          topics; subscriber i takes topic i %% T (default 1)\n"
@@ -640,6 +693,18 @@ static double number(const char *flag, const char *text)
         exit(2);
     }
     return v;
+}
+
+static enum proto proto_named(const char *name)
+{
+    static const char *const names[] = {[PROTO_MQD] = "mqd", [PROTO_REDIS] = "redis",
+                                        [PROTO_NATS] = "nats"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return (enum proto)i;
+    fprintf(stderr, "mqd-bench: unknown protocol '%s'\n", name);
+    usage(stderr);
+    exit(2);
 }
 
 static void parse_args(int argc, char **argv, struct config *c)
@@ -675,7 +740,7 @@ static void parse_args(int argc, char **argv, struct config *c)
         if (strcmp(a, "--port") == 0)
             c->port = (unsigned)number(a, v);
         else if (strcmp(a, "--proto") == 0)
-            c->proto = strcmp(v, "redis") == 0 ? PROTO_REDIS : PROTO_MQD;
+            c->proto = proto_named(v);
         else if (strcmp(a, "--subscribers") == 0)
             c->subscribers = (size_t)number(a, v);
         else if (strcmp(a, "--publishers") == 0)

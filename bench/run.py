@@ -1,4 +1,4 @@
-"""Runs the benchmark scenarios against mqd and Redis and writes
+"""Runs the benchmark scenarios against mqd, Redis and NATS and writes
 docs/BENCHMARKS.md (the table between its markers; the rest is kept).
 
 Each cell starts a fresh server on a free loopback port, pinned to CPU 0 with
@@ -50,9 +50,11 @@ def start(server):
     port = free_port()
     if server == "mqd":
         argv = [MQD, "--port", str(port), "--max-clients", "20000", "--log-level", "warn"]
-    else:
+    elif server == "redis":
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--maxclients", "20000", "--loglevel", "warning"]
+    else:
+        argv = ["nats-server", "--addr", "127.0.0.1", "--port", str(port)]
     if PINNED:
         argv = ["taskset", "-c", "0"] + argv
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -109,9 +111,15 @@ def machine():
             model = line.split(":", 1)[1].strip()
             break
     redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    nats = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout
     mqd = subprocess.run([MQD, "--version"], capture_output=True, text=True).stdout
     return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}; "
-            f"{mqd.strip()}; {redis.split()[2] if redis else 'redis ?'}")
+            f"{mqd.strip()}; Redis {redis.split()[2].removeprefix('v=') if redis else '?'}; "
+            f"{nats.strip() or 'nats-server ?'}")
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "–"
 
 
 def main():
@@ -119,22 +127,25 @@ def main():
     reps, seconds = (1, 2) if quick else (3, 5)
     results = {}
     for scenario in SCENARIOS:
-        servers = ["mqd"] if scenario == "E" else ["mqd", "redis"]
+        servers = ["mqd"] if scenario == "E" else ["mqd", "redis", "nats"]
         for rep in range(reps):
-            for server in servers:   # interleaved: mqd, redis, mqd, redis, ...
+            for server in servers:   # interleaved: mqd, redis, nats, mqd, ...
                 r = run_cell(server, scenario, seconds)
                 results.setdefault((scenario, server), []).append(r)
                 print(scenario, server, rep + 1, json.dumps(r), flush=True)
-    rows = ["| scenario | figure | mqd | Redis | mqd/Redis |", "|---|---|---|---|---|"]
+    rows = ["| scenario | figure | mqd | Redis | mqd/Redis | NATS | mqd/NATS |",
+            "|---|---|---|---|---|---|---|"]
     for scenario, (title, _, figures) in SCENARIOS.items():
         for key, label, _higher in figures:
             m_med, m_txt = cell([r[key] for r in results[(scenario, "mqd")]])
-            if (scenario, "redis") in results:
-                r_med, r_txt = cell([r[key] for r in results[(scenario, "redis")]])
-                ratio = f"{m_med / r_med:.2f}" if r_med else "–"
-            else:
-                r_txt, ratio = "–", "–"
-            rows.append(f"| {scenario}. {title} | {label} | {m_txt} | {r_txt} | {ratio} |")
+            others = []
+            for server in ("redis", "nats"):
+                if (scenario, server) in results:
+                    o_med, o_txt = cell([r[key] for r in results[(scenario, server)]])
+                    others += [o_txt, ratio(m_med, o_med)]
+                else:
+                    others += ["–", "–"]
+            rows.append(f"| {scenario}. {title} | {label} | {m_txt} | {' | '.join(others)} |")
     pin = "server on CPU 0, load generator on CPU 1" if PINNED else "not pinned (one CPU)"
     block = "\n".join([
         BEGIN,
@@ -147,9 +158,11 @@ def main():
         "",
         "Commands, each cell on a fresh server started on a free port P "
         "(`mqd --port P --max-clients 20000`, `redis-server --port P --save '' "
-        "--appendonly no --maxclients 20000`):",
+        "--appendonly no --maxclients 20000`, `nats-server --addr 127.0.0.1 --port P`; "
+        "mqd-bench speaks NATS with `verbose` on, so every publish is acknowledged "
+        "with +OK as in the other two):",
         "",
-        *[f"- {name}: `mqd-bench --port P --proto mqd|redis --server-pid PID --json "
+        *[f"- {name}: `mqd-bench --port P --proto mqd|redis|nats --server-pid PID --json "
           f"--duration {seconds} --warmup 1 {' '.join(args)}`"
           for name, (_, args, _) in SCENARIOS.items()],
         END,
