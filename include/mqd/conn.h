@@ -60,6 +60,7 @@ struct conn {
     struct conn *next_close;
     struct conn *prev, *next; /* every live conn, for shutdown */
     bool in_flush_list;
+    bool flush_deferred;      /* kept in the flush list for one more iteration */
     bool closing;             /* on the close list: deliver nothing more */
     bool draining;            /* quit or end of input: close once output is written */
     bool want_write;          /* output is waiting for the socket to drain */
