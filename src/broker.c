@@ -239,10 +239,12 @@ void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *n
     free_topic_if_unused(b, t);
 }
 
-static void deliver(struct broker *b, struct broker_client *c, struct buf *line)
+static bool deliver(struct broker *b, struct broker_client *c, struct buf *line)
 {
-    b->deliver(c->ctx, line);
+    if (!b->deliver(c->ctx, line))
+        return false;
     b->messages_delivered++;
+    return true;
 }
 
 void broker_replay(struct broker *b, struct broker_client *c, const char *name, size_t len,
@@ -315,22 +317,40 @@ static struct buf *build_line(const struct broker_message *m, uint64_t index)
     return line;
 }
 
+/* deliver_to_one: hands the line to one subscriber picked uniformly at
+ * random; one that is going away refuses it, and the next one is tried.
+ * False when none took it. */
+static bool deliver_to_one(struct broker *b, struct topic *t, struct buf *line)
+{
+    size_t n = t->nsubs;
+    if (n == 0)
+        return false;
+    size_t first = random_below(b, n);
+    for (size_t k = 0; k < n; k++)
+        if (deliver(b, t->subs[(first + k) % n]->key.client, line))
+            return true;
+    return false;
+}
+
 int broker_send(struct broker *b, const struct broker_message *m)
 {
     struct topic *t = find_or_create_topic(b, m->topic, m->topic_len);
     if (!t)
         return -1;
-    bool to_cache = m->cache && b->cache_size > 0 && (!m->one || t->nsubs == 0);
+    /* a "one" message is cached when no subscriber takes it, which is only
+     * known after trying: room is made first, so that cannot fail */
+    bool may_cache = m->cache && b->cache_size > 0;
     struct buf *line = NULL;
-    if ((to_cache && ring_reserve(&t->cache) < 0) || !(line = build_line(m, t->next_index))) {
+    if ((may_cache && ring_reserve(&t->cache) < 0) || !(line = build_line(m, t->next_index))) {
         free_topic_if_unused(b, t);
         return -1;
     }
     uint64_t index = t->next_index++;
     b->messages_received++;
-    if (m->one && t->nsubs > 0) {
-        deliver(b, t->subs[random_below(b, t->nsubs)]->key.client, line);
-    } else if (!m->one) {
+    bool to_cache = may_cache;
+    if (m->one) {
+        to_cache &= !deliver_to_one(b, t, line);
+    } else {
         for (size_t i = 0; i < t->nsubs; i++)
             deliver(b, t->subs[i]->key.client, line);
     }

@@ -64,11 +64,11 @@ static void schedule_flush(struct conn *c)
     c->env->flush_tail = &c->next_flush;
 }
 
-void conn_deliver(void *conn, struct buf *line)
+bool conn_deliver(void *conn, struct buf *line)
 {
     struct conn *c = conn;
     if (c->closing)
-        return;
+        return false;
     if (outq_push(&c->out, line) < 0) {
         c->env->stats.out_of_memory++;
         uint64_t held;
@@ -78,7 +78,7 @@ void conn_deliver(void *conn, struct buf *line)
                      "(%llu similar not logged)",
                      c->addr, c->out.bytes, (unsigned long long)held);
         conn_close(c, "out of memory");
-        return;
+        return false;
     }
     if (c->out.bytes > c->env->max_output) {
         c->env->stats.slow_consumers++;
@@ -89,16 +89,17 @@ void conn_deliver(void *conn, struct buf *line)
                      "%zu (%llu similar not logged)",
                      c->addr, c->out.bytes, c->env->max_output, (unsigned long long)held);
         conn_close(c, "slow consumer");
-        return;
+        return false;
     }
     schedule_flush(c);
+    return true;
 }
 
 static void reply(struct conn *c, enum proto_reply r)
 {
     if (r != PROTO_REPLY_SUCCESS)
         c->env->stats.error_replies[r]++;
-    conn_deliver(c, proto_reply(r));
+    (void)conn_deliver(c, proto_reply(r)); /* when it cannot, the conn is closed */
 }
 
 /* start_draining: no more input; the conn leaves its topics at once and goes

@@ -30,8 +30,10 @@ struct broker;
 struct broker_client;
 
 /* broker_deliver_fn: queue `line` (take a reference to keep it) for the client
- * whose context this is. */
-typedef void (*broker_deliver_fn)(void *client_ctx, struct buf *line);
+ * whose context this is. False when the client did not take it because it is
+ * going away (closed earlier in this loop iteration, or cut by this line):
+ * delivery "one" then picks another subscriber. */
+typedef bool (*broker_deliver_fn)(void *client_ctx, struct buf *line);
 
 struct broker_config {
     size_t cache_size; /* messages kept per topic; 0 caches nothing */

@@ -88,8 +88,9 @@ void conn_end_of_input(struct conn *c);
 void conn_close(struct conn *c, const char *why);
 
 /* conn_deliver: queues a line (a broker_deliver_fn). A conn whose queue would
- * pass max_output, or cannot grow, is closed instead. */
-void conn_deliver(void *conn, struct buf *line);
+ * pass max_output, or cannot grow, is closed instead. False when the line
+ * will not be written: the conn is closing, or just closed for it. */
+bool conn_deliver(void *conn, struct buf *line);
 
 /* conn_flush: writes queued output. Returns the outq status; on OUTQ_ERROR
  * the conn is already closed. A draining conn whose output is all written is

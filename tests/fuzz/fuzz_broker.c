@@ -79,7 +79,7 @@ struct run {
     } while (0)
 
 /* record: the deliver callback; copies the line so the step can be checked. */
-static void record(void *ctx, struct buf *line)
+static bool record(void *ctx, struct buf *line)
 {
     struct slot *s = ctx;
     struct run *r = s->run;
@@ -89,6 +89,7 @@ static void record(void *ctx, struct buf *line)
     g->slot = s->index;
     memcpy(g->line, line->data, line->len);
     g->len = line->len;
+    return true;
 }
 
 /* message_object: the sender's object for message `id` on topic `t`. */

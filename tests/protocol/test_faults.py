@@ -227,3 +227,23 @@ def test_sigterm_in_the_middle_of_heavy_traffic_exits_0(start):
         assert not t.is_alive()
     for c in readers + stalled + publishers:
         c.close()
+
+
+def test_a_one_message_skips_a_subscriber_that_left_in_the_same_loop_iteration(start):
+    """The chosen subscriber must be one still there: a connection closed
+    earlier in the same batch of events has left the topic."""
+    server = start()
+    gone, stays, p = server.client(), server.client(), server.client()
+    subscribe(gone, "pick")
+    subscribe(stays, "pick")
+    n = 20
+    os.kill(server.proc.pid, signal.SIGSTOP)   # both events land in one batch
+    try:
+        reset(gone)
+        p.send('{"command":"send","topic":"pick","msg":"m","delivery":"one"}\n' * n)
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    assert p.lines(n) == [OK] * n
+    assert [m["index"] for m in stays.lines(n)] == list(range(n))
+    for c in (stays, p):
+        c.close()

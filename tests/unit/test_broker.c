@@ -20,13 +20,17 @@ struct delivery {
 static struct delivery deliveries[MAX_DELIVERIES];
 static size_t ndeliveries;
 static int receivers[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+static bool going_away[8]; /* receivers that refuse lines, as a closing conn */
 
-static void record(void *ctx, struct buf *line)
+static bool record(void *ctx, struct buf *line)
 {
+    if (going_away[*(int *)ctx])
+        return false;
     assert_true(ndeliveries < MAX_DELIVERIES);
     deliveries[ndeliveries].receiver = *(int *)ctx;
     deliveries[ndeliveries].line = buf_ref(line);
     ndeliveries++;
+    return true;
 }
 
 static void reset_deliveries(void)
@@ -55,6 +59,16 @@ static struct broker_client *client(struct broker *b, int id)
 static int subscribe(struct broker *b, struct broker_client *c, const char *topic)
 {
     return broker_subscribe(b, c, topic, strlen(topic));
+}
+
+/* subscribed_clients: clients 0..n-1, each subscribed to `topic`. */
+static void subscribed_clients(struct broker *b, struct broker_client **cs, int n,
+                               const char *topic)
+{
+    for (int i = 0; i < n; i++) {
+        cs[i] = client(b, i);
+        assert_int_equal(subscribe(b, cs[i], topic), 0);
+    }
 }
 
 static void unsubscribe(struct broker *b, struct broker_client *c, const char *topic)
@@ -179,10 +193,7 @@ static void all_reaches_every_subscriber_with_one_shared_line(void **state)
     (void)state;
     struct broker *b = make_broker(10);
     struct broker_client *cs[4];
-    for (int i = 0; i < 4; i++) {
-        cs[i] = client(b, i);
-        subscribe(b, cs[i], "t");
-    }
+    subscribed_clients(b, cs, 4, "t");
     struct broker_client *outsider = client(b, 5);
     subscribe(b, outsider, "other");
     send_all(b, "t");
@@ -207,10 +218,7 @@ static void one_reaches_exactly_one_uniformly_and_is_not_cached(void **state)
     (void)state;
     struct broker *b = make_broker(10);
     struct broker_client *cs[3];
-    for (int i = 0; i < 3; i++) {
-        cs[i] = client(b, i);
-        subscribe(b, cs[i], "t");
-    }
+    subscribed_clients(b, cs, 3, "t");
     int counts[3] = {0};
     for (long n = 0; n < 3000; n++) {
         send_msg(b, "t", "m", true, true);
@@ -222,6 +230,32 @@ static void one_reaches_exactly_one_uniformly_and_is_not_cached(void **state)
     for (int i = 0; i < 3; i++) /* 1000 expected, sd about 26 */
         assert_in_range(counts[i], 850, 1150);
     assert_int_equal(stats_of(b).cached_messages, 0);
+    for (int i = 0; i < 3; i++)
+        broker_client_free(cs[i]);
+    broker_free(b);
+}
+
+static void one_skips_subscribers_going_away_and_is_cached_when_all_are(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *cs[3];
+    subscribed_clients(b, cs, 3, "t");
+    going_away[0] = going_away[2] = true;
+    for (long n = 0; n < 50; n++) { /* whoever is picked, only 1 takes it */
+        send_msg(b, "t", "m", true, true);
+        assert_int_equal(ndeliveries, 1);
+        assert_delivered(0, 1, n);
+        reset_deliveries();
+    }
+    assert_int_equal(stats_of(b).messages_delivered, 50);
+    assert_int_equal(stats_of(b).cached_messages, 0);
+    going_away[1] = true; /* nobody takes it: cached for the next taker */
+    send_msg(b, "t", "m", true, true);
+    assert_int_equal(ndeliveries, 0);
+    assert_int_equal(stats_of(b).cached_messages, 1);
+    assert_int_equal(stats_of(b).messages_delivered, 50);
+    memset(going_away, 0, sizeof(going_away));
     for (int i = 0; i < 3; i++)
         broker_client_free(cs[i]);
     broker_free(b);
@@ -753,6 +787,7 @@ int main(void)
         cmocka_unit_test(indexes_count_per_topic_with_or_without_receivers),
         cmocka_unit_test(all_reaches_every_subscriber_with_one_shared_line),
         cmocka_unit_test(one_reaches_exactly_one_uniformly_and_is_not_cached),
+        cmocka_unit_test(one_skips_subscribers_going_away_and_is_cached_when_all_are),
         cmocka_unit_test(one_goes_only_to_current_subscribers),
         cmocka_unit_test(one_without_subscribers_waits_in_the_cache_for_one_taker),
         cmocka_unit_test(cache_false_is_never_cached),
