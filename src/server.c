@@ -283,7 +283,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 /* out_of_descriptors: accept-and-close through the spare descriptor, so the
  * level-triggered listener does not spin; without a spare, stop accepting
  * until a client leaves. */
-static void out_of_descriptors(struct server *s)
+static void refuse_for_descriptors(struct server *s, int fd)
 {
     s->rejected_no_fd++;
     uint64_t held;
@@ -291,11 +291,18 @@ static void out_of_descriptors(struct server *s)
         log_warn(s->config.log,
                  "out of file descriptors: connection refused (%llu similar not logged)",
                  (unsigned long long)held);
+    reject(fd);
+}
+
+static void out_of_descriptors(struct server *s)
+{
     if (s->spare_fd >= 0) {
         close(s->spare_fd);
+        /* EMFILE comes even with nobody waiting: only a connection taken
+         * here was refused */
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
-            reject(fd);
+            refuse_for_descriptors(s, fd);
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->spare_fd >= 0)
             return;

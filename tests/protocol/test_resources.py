@@ -7,7 +7,7 @@ import resource
 import socket
 import time
 
-from mqd_harness import OK, TIMEOUT, TOO_MANY, vm_size
+from mqd_harness import OK, TIMEOUT, TOO_MANY, http_request, metrics_port, vm_size
 
 
 def cpu_seconds(server):
@@ -75,3 +75,21 @@ def test_out_of_descriptors_refuses_without_spinning_and_recovers(start):
     assert "out of file descriptors" in server.stderr()
     for c in clients:
         c.close()
+
+
+def test_taking_the_last_descriptor_refuses_nobody(start):
+    """After the accept that takes the last descriptor, accept4 says EMFILE
+    with nothing waiting: no refusal may be counted or logged for that."""
+    server = start("--metrics", "0")
+    port = metrics_port(server)
+    open_fds = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+    hard = resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE)[1]
+    resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (open_fds + 1, hard))
+    last = server.client()
+    assert last.request(command="subscribe", topic="t") == OK
+    resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    status, _, body = http_request(port, "GET", "/metrics")
+    assert status == 200
+    assert 'mqd_connections_rejected_total{reason="fd_exhausted"} 0' in body.decode()
+    assert "out of file descriptors" not in server.stderr()
+    last.close()
