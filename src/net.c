@@ -102,7 +102,8 @@ int net_listen(struct net_listener *l, const char *host, unsigned port, int back
     snprintf(service, sizeof(service), "%u", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+                             /* numeric only: starting never waits on a name lookup */
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(host, service, &hints, &ai);
     if (gai != 0)
