@@ -40,7 +40,9 @@ struct conn_env {
     size_t max_line;
     size_t max_output;
     /* conns with output queued since the last flush, in the order they got
-     * it: receivers of a fan-out are written before the sender's reply */
+     * it, so a fan-out's receivers are written before the sender's reply;
+     * except that a conn whose small queue was held back one iteration
+     * (server.c, flush_clients) keeps its earlier place or is written after */
     struct conn *flush_list;
     struct conn **flush_tail;
     struct conn *close_list; /* conns to free once the iteration is over */
