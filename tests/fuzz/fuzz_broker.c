@@ -3,12 +3,15 @@
  * replay), unsubscribe, send ("all"/"one", cached or not) and disconnect,
  * some with an allocation made to fail, checked after every step against a
  * small model of PROTOCOL.md's rules: indexes, cache contents, who received
- * which message in what order, no message twice to one subscription, and
- * that an operation failing for memory changed nothing.
+ * which message in what order, no message twice to one subscription, a
+ * "one" message never lost to a subscriber that is going away, and that an
+ * operation failing for memory changed nothing.
  *
  * Input: byte 0 picks the cache size (0..4) and seeds; then each operation
  * is 4 bytes: op, slot, topic, argument. Bit 7 of op arms the allocator to
- * fail the (argument % 16)-th allocation of that operation.
+ * fail the (argument % 16)-th allocation of that operation. A connect of a
+ * connected client with bit 3 set marks it closed but not yet freed, as a
+ * conn closed earlier in a loop iteration: it refuses every line.
  */
 #include "../unit/fail_alloc.h"
 #include "mqd/broker.h"
@@ -55,6 +58,7 @@ struct slot {
     struct broker_client *client;
     size_t index; /* its own position, the deliver context */
     struct run *run;
+    bool going_away; /* closed, not yet freed: refuses every line */
 };
 
 struct run {
@@ -83,6 +87,8 @@ static bool record(void *ctx, struct buf *line)
 {
     struct slot *s = ctx;
     struct run *r = s->run;
+    if (s->going_away)
+        return false;
     CHECK(r->got_len < MAX_GOT);
     CHECK(line->len < LINE_MAX);
     struct got *g = &r->got[r->got_len++];
@@ -127,6 +133,20 @@ static size_t subscriber_count(const struct model_topic *mt)
     return n;
 }
 
+/* takes: whether slot s takes a line of this topic now */
+static bool takes(const struct run *r, const struct model_topic *mt, size_t s)
+{
+    return mt->subscribed[s] && !r->slots[s].going_away;
+}
+
+static size_t taker_count(const struct run *r, const struct model_topic *mt)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < SLOTS; s++)
+        n += takes(r, mt, s);
+    return n;
+}
+
 static void cache_push(struct run *r, struct model_topic *mt, uint64_t id, uint64_t index,
                        bool once)
 {
@@ -158,20 +178,20 @@ static void do_send(struct run *r, size_t t, uint8_t arg)
     r->received++;
     char line[LINE_MAX];
     size_t len = expected_line(line, t, id, index);
-    size_t subs = subscriber_count(mt);
+    size_t takers = taker_count(r, mt);
     if (!one) {
         for (size_t s = 0; s < SLOTS; s++)
-            if (mt->subscribed[s])
+            if (takes(r, mt, s))
                 CHECK(take_delivery(r, s, line, len)); /* each exactly once */
-        r->delivered += subs;
-    } else if (subs > 0) {
+        r->delivered += takers;
+    } else if (takers > 0) { /* one that takes it, never one going away */
         CHECK(r->got_len == 1);
-        CHECK(mt->subscribed[r->got[0].slot]);
+        CHECK(takes(r, mt, r->got[0].slot));
         CHECK(take_delivery(r, r->got[0].slot, line, len));
         r->delivered++;
     }
     CHECK(r->got_len == 0); /* nobody else, nothing twice */
-    if (cache && !(one && subs > 0))
+    if (cache && !(one && takers > 0))
         cache_push(r, mt, id, index, one);
 }
 
@@ -245,6 +265,7 @@ static void do_disconnect(struct run *r, size_t slot)
 {
     broker_client_free(r->slots[slot].client);
     r->slots[slot].client = NULL;
+    r->slots[slot].going_away = false;
     for (size_t t = 0; t < TOPICS; t++)
         r->topics[t].subscribed[slot] = false;
     CHECK(r->got_len == 0);
@@ -281,6 +302,8 @@ static void step(struct run *r, const uint8_t op[4])
     size_t slot = op[1] % SLOTS, t = op[2] % TOPICS;
     uint8_t arg = op[3];
     bool connected = r->slots[slot].client != NULL;
+    /* a conn going away runs no more commands; it is only freed */
+    bool live = connected && !r->slots[slot].going_away;
     if (op[0] & 0x80)
         fail_alloc_after(arg % 16);
     switch (op[0] & 7) {
@@ -288,17 +311,19 @@ static void step(struct run *r, const uint8_t op[4])
     case 1: do_send(r, t, arg); break;
     case 2:
     case 3:
-        if (connected)
+        if (live)
             do_subscribe(r, slot, t, arg);
         break;
     case 4:
-        if (connected)
+        if (live)
             do_unsubscribe(r, slot, t);
         break;
     case 5:
     case 6:
         if (!connected)
             do_connect(r, slot);
+        else if (op[0] & 8) /* closed: it refuses lines until it is freed */
+            r->slots[slot].going_away = true;
         break;
     case 7:
         if (connected)
@@ -322,7 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.broker = broker_new(&config);
     CHECK(r.broker);
     for (size_t s = 0; s < SLOTS; s++)
-        r.slots[s] = (struct slot){NULL, s, &r};
+        r.slots[s] = (struct slot){.index = s, .run = &r};
     for (size_t at = 1; at + 4 <= size; at += 4)
         step(&r, data + at);
     for (size_t s = 0; s < SLOTS; s++)

@@ -56,8 +56,9 @@ write("framer", bytes([7, 2, 2, 3]) + b"short\nthis line is too long\nok\npartia
 
 # broker seeds: cache size byte, then (op, slot, topic, argument) steps; ops
 # 0 send (arg bit 0 "one", bit 1 no cache), 2 subscribe (bit 0 no replay,
-# high nibble picks last_seen), 4 unsubscribe, 5 connect, 7 disconnect,
-# bit 7 of op fails an allocation.
+# high nibble picks last_seen), 4 unsubscribe, 5 connect (with bit 3, of a
+# connected client: it is going away), 7 disconnect, bit 7 of op fails an
+# allocation.
 CONNECT, SEND, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT = 5, 0, 2, 4, 7
 example = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 0),
            (SEND, 1, 1, 0), (SEND, 1, 1, 1), (SEND, 1, 2, 1), (SEND, 1, 2, 0),
@@ -65,6 +66,13 @@ example = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 0),
            (SEND, 1, 1, 2), (DISCONNECT, 1, 0, 0), (SEND, 0, 1, 1)]
 write("broker", bytes([3]) + bytes(b for s in example for b in s))
 write("broker", bytes([2]) + bytes(b for s in example for b in (s[0] | 0x80, *s[1:])))
+# a subscriber closed but not yet freed (connect again with bit 3) while
+# "one" messages are sent: they go to the other subscriber
+GOING_AWAY = CONNECT | 8
+closing = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (CONNECT, 2, 1, 0), (SUBSCRIBE, 0, 1, 1),
+           (SUBSCRIBE, 1, 1, 1), (GOING_AWAY, 0, 1, 0), (SEND, 2, 1, 1), (SEND, 2, 1, 1),
+           (GOING_AWAY, 1, 1, 0), (SEND, 2, 1, 1), (DISCONNECT, 0, 1, 0), (SUBSCRIBE, 2, 1, 0)]
+write("broker", bytes([3]) + bytes(b for s in closing for b in s))
 
 # http seeds: a first byte below 16 sets a small head limit (see fuzz_http.c)
 for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:
