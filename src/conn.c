@@ -70,7 +70,6 @@ bool conn_deliver(void *conn, struct buf *line)
     if (c->closing)
         return false;
     if (outq_push(&c->out, line) < 0) {
-        c->env->stats.out_of_memory++;
         uint64_t held;
         if (log_limit_allow(&c->env->output_warnings, &held))
             log_warn(c->env->log,
@@ -175,17 +174,13 @@ static void run_line(struct conn *c, const char *line, size_t len)
     struct proto_request req;
     enum proto_status status = proto_parse(line, len, &req);
     if (status != PROTO_OK) {
-        if (status == PROTO_NO_MEMORY)
-            c->env->stats.out_of_memory++;
         refuse(c, proto_status_reply(status), line, len);
         return;
     }
     enum proto_reply r = run_request(c, &req);
     proto_request_release(&req);
-    if (r != PROTO_REPLY_SUCCESS) {
-        c->env->stats.out_of_memory++;
+    if (r != PROTO_REPLY_SUCCESS)
         reply(c, r);
-    }
 }
 
 static void warn_line_too_long(struct conn *c)
@@ -206,9 +201,7 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
         warn_line_too_long(c);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
         break;
-    case FRAMER_NO_MEMORY:
-        c->env->stats.out_of_memory++;
-        reply(c, PROTO_REPLY_NO_MEMORY);
+    case FRAMER_NO_MEMORY: reply(c, PROTO_REPLY_NO_MEMORY);
         break;
     }
     return !c->closing && !c->draining;

@@ -30,7 +30,6 @@ struct conn_stats {
     uint64_t bytes_out;
     uint64_t error_replies[PROTO_REPLY_COUNT]; /* by reply; success is not counted */
     uint64_t slow_consumers;
-    uint64_t out_of_memory;
 };
 
 /* conn_env: what all conns share; owned by the server. */
