@@ -1,8 +1,55 @@
 #include "mqd/alloc.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
-void *mqd_malloc(size_t size) { return malloc(size); }
-void *mqd_calloc(size_t count, size_t size) { return calloc(count, size); }
-void *mqd_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-void mqd_free(void *ptr) { free(ptr); }
+/* the allocator's own figures: process-wide, as the heap they describe */
+static size_t allocated;
+static size_t ceiling;
+
+/* fits: whether `more` bytes may be taken now. The block malloc returns may
+ * be a little larger than asked; that is counted, but only the asked size
+ * is held against the ceiling, which a few bytes of rounding cannot matter to. */
+static int fits(size_t more)
+{
+    return ceiling == 0 || (more <= ceiling && allocated <= ceiling - more);
+}
+
+static void *counted(void *p)
+{
+    if (p)
+        allocated += malloc_usable_size(p);
+    return p;
+}
+
+void *mqd_malloc(size_t size) { return fits(size) ? counted(alloc_system_malloc(size)) : NULL; }
+
+void *mqd_calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    return fits(count * size) ? counted(alloc_system_calloc(count, size)) : NULL;
+}
+
+void *mqd_realloc(void *ptr, size_t size)
+{
+    size_t before = ptr ? malloc_usable_size(ptr) : 0;
+    if (size > before && !fits(size - before))
+        return NULL;
+    void *p = alloc_system_realloc(ptr, size);
+    if (!p)
+        return NULL;
+    allocated -= before;
+    return counted(p);
+}
+
+void mqd_free(void *ptr)
+{
+    if (ptr)
+        allocated -= malloc_usable_size(ptr);
+    free(ptr);
+}
+
+size_t mqd_allocated(void) { return allocated; }
+
+void mqd_set_ceiling(size_t bytes) { ceiling = bytes; }

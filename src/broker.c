@@ -1,9 +1,11 @@
 #include "mqd/broker.h"
 
 #include "mqd/alloc.h"
+#include "mqd/retired.h"
 #include "mqd/ring.h"
 #include "mqd/table.h"
 
+#include <stddef.h>
 #include <string.h>
 
 struct topic {
@@ -11,6 +13,7 @@ struct topic {
     size_t nsubs;
     size_t subs_cap;
     uint64_t next_index;
+    bool index_reserved; /* room in the retired store for when it goes */
     struct ring cache;
     size_t name_len;
     char name[]; /* not NUL-terminated; any byte but NUL */
@@ -39,15 +42,19 @@ struct broker_client {
 struct broker {
     struct table *topics;
     struct table *subs; /* (topic, client) -> sub: O(1) unsubscribe */
+    struct retired *retired;
+    /* every cached line in the order it was cached, and their totals, so
+     * eviction and the stats never walk the topics */
+    struct ring_ages ages;
     size_t cache_size;
+    size_t max_topics;
+    size_t max_subscriptions;
     uint64_t random_state;
     broker_deliver_fn deliver;
     uint64_t messages_received;
     uint64_t messages_delivered;
-    /* every topic's cache added up, kept as the caches change so that
-     * reading the stats never walks the topics */
-    size_t cached_messages;
-    size_t cached_bytes;
+    uint64_t cache_evictions;
+    uint64_t cache_evicted_one;
 };
 
 static const void *topic_key(const void *value, size_t *len)
@@ -69,15 +76,23 @@ struct broker *broker_new(const struct broker_config *config)
     struct broker *b = mqd_calloc(1, sizeof(*b));
     if (!b)
         return NULL;
+    /* the retired store gets a key of its own */
+    uint8_t retired_key[SIPHASH_KEY_LEN];
+    memcpy(retired_key, config->hash_seed, SIPHASH_KEY_LEN);
+    retired_key[0] ^= 0x5a;
     b->topics = table_new(topic_key, config->hash_seed);
     b->subs = table_new(sub_key, config->hash_seed);
-    if (!b->topics || !b->subs) {
+    b->retired = retired_new(config->max_retired, retired_key);
+    if (!b->topics || !b->subs || !b->retired) {
         table_free(b->topics);
         table_free(b->subs);
+        retired_free(b->retired);
         mqd_free(b);
         return NULL;
     }
     b->cache_size = config->cache_size;
+    b->max_topics = config->max_topics;
+    b->max_subscriptions = config->max_subscriptions;
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
     b->deliver = config->deliver;
     return b;
@@ -100,20 +115,8 @@ void broker_free(struct broker *b)
         topic_free(t);
     table_free(b->topics);
     table_free(b->subs);
+    retired_free(b->retired);
     mqd_free(b);
-}
-
-/* uncount_cache, count_cache: bracket every change to a topic's cache. */
-static void uncount_cache(struct broker *b, const struct topic *t)
-{
-    b->cached_messages -= t->cache.len;
-    b->cached_bytes -= t->cache.bytes;
-}
-
-static void count_cache(struct broker *b, const struct topic *t)
-{
-    b->cached_messages += t->cache.len;
-    b->cached_bytes += t->cache.bytes;
 }
 
 static struct topic *find_topic(const struct broker *b, const char *name, size_t len)
@@ -121,32 +124,48 @@ static struct topic *find_topic(const struct broker *b, const char *name, size_t
     return table_find(b->topics, name, len);
 }
 
-static struct topic *find_or_create_topic(struct broker *b, const char *name, size_t len)
+/* find_or_create_topic: the topic, made when missing with the next index a
+ * retired one of that name had. */
+static enum broker_status find_or_create_topic(struct broker *b, const char *name, size_t len,
+                                               struct topic **out)
 {
     struct topic *t = find_topic(b, name, len);
-    if (t)
-        return t;
+    if (t) {
+        *out = t;
+        return BROKER_OK;
+    }
+    if (b->max_topics && b->topics->count >= b->max_topics)
+        return BROKER_TOO_MANY_TOPICS;
     t = mqd_calloc(1, sizeof(*t) + len);
-    if (!t)
-        return NULL;
+    if (!t || table_reserve(b->topics, 1) < 0) {
+        mqd_free(t);
+        return BROKER_NO_MEMORY;
+    }
     memcpy(t->name, name, len);
     t->name_len = len;
-    ring_init(&t->cache, b->cache_size);
-    if (table_insert(b->topics, t) < 0) {
-        mqd_free(t);
-        return NULL;
-    }
-    return t;
+    ring_init(&t->cache, b->cache_size, &b->ages);
+    t->next_index = retired_take(b->retired, name, len, &t->index_reserved);
+    int inserted = table_insert(b->topics, t); /* reserved: cannot fail */
+    (void)inserted;
+    *out = t;
+    return BROKER_OK;
 }
 
-/* free_topic_if_unused: a topic nobody could tell from a missing one goes. */
+/* free_topic_if_unused: a topic with no subscribers and nothing cached goes,
+ * keeping only its next index when one was used. */
 static void free_topic_if_unused(struct broker *b, struct topic *t)
 {
-    if (t->nsubs > 0 || t->cache.len > 0 || t->next_index > 0)
+    if (t->nsubs > 0 || t->cache.len > 0)
         return;
+    if (t->next_index > 0)
+        retired_put(b->retired, t->name, t->name_len, t->next_index, t->index_reserved);
+    else if (t->index_reserved)
+        retired_unreserve(b->retired);
     table_remove(b->topics, t->name, t->name_len);
     topic_free(t);
 }
+
+size_t broker_client_subscriptions(const struct broker_client *c) { return c->nsubs; }
 
 struct broker_client *broker_client_new(struct broker *b, void *ctx)
 {
@@ -203,18 +222,22 @@ static int reserve_sub(struct broker *b, struct topic *t, struct broker_client *
     return failed ? -1 : 0;
 }
 
-int broker_subscribe(struct broker *b, struct broker_client *c, const char *name, size_t len)
+enum broker_status broker_subscribe(struct broker *b, struct broker_client *c, const char *name,
+                                    size_t len)
 {
-    struct topic *t = find_or_create_topic(b, name, len);
-    if (!t)
-        return -1;
-    if (find_sub(b, t, c))
-        return 0;
+    struct topic *t = find_topic(b, name, len);
+    if (t && find_sub(b, t, c))
+        return BROKER_OK;
+    if (b->max_subscriptions && c->nsubs >= b->max_subscriptions)
+        return BROKER_TOO_MANY_SUBSCRIPTIONS;
+    enum broker_status status = find_or_create_topic(b, name, len, &t);
+    if (status != BROKER_OK)
+        return status;
     struct sub *s = mqd_malloc(sizeof(*s));
     if (!s || reserve_sub(b, t, c) < 0) {
         mqd_free(s);
         free_topic_if_unused(b, t);
-        return -1;
+        return BROKER_NO_MEMORY;
     }
     s->key.topic = t;
     s->key.client = c;
@@ -224,7 +247,7 @@ int broker_subscribe(struct broker *b, struct broker_client *c, const char *name
     c->subs[c->nsubs++] = s;
     int inserted = table_insert(b->subs, s); /* reserved: cannot fail */
     (void)inserted;
-    return 0;
+    return BROKER_OK;
 }
 
 void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *name, size_t len)
@@ -253,19 +276,61 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *name, 
     struct topic *t = find_topic(b, name, len);
     if (!t)
         return;
-    bool handed_once = false;
+    /* a client that refuses a line (cut as a slow consumer, or closing)
+     * takes none after it: the "one" messages it did not take stay cached */
+    bool took_once = false;
+    uint64_t last_taken = 0;
     for (size_t i = 0; i < t->cache.len; i++) {
         struct ring_entry *e = ring_at(&t->cache, i);
         if (!ring_index_above(e->index, last_seen))
             continue;
-        deliver(b, c, e->line);
-        handed_once |= e->once;
+        if (!deliver(b, c, e->line))
+            break;
+        took_once |= e->once;
+        last_taken = e->index;
     }
-    if (handed_once) {
-        uncount_cache(b, t);
-        ring_remove_once_after(&t->cache, last_seen);
-        count_cache(b, t);
+    if (took_once) {
+        ring_remove_once_between(&t->cache, last_seen, last_taken);
+        free_topic_if_unused(b, t);
     }
+}
+
+/* array_growth: the bytes mqd_grow_array would allocate to add one element */
+static size_t array_growth(size_t n, size_t cap, size_t size, size_t min_cap)
+{
+    if (n < cap)
+        return 0;
+    return (cap ? cap * 2 : min_cap) * size;
+}
+
+/* ring_growth: the bytes ring_reserve would allocate now, at most */
+static size_t ring_growth(const struct ring *r)
+{
+    if (r->len < r->cap || r->cap == r->max)
+        return 0;
+    size_t cap = r->cap ? r->cap * 2 : 4;
+    return (cap < r->max ? cap : r->max) * sizeof(struct ring_entry);
+}
+
+/* the allocator's overhead on each of the few blocks one command allocates */
+#define BLOCK_OVERHEAD 64
+
+size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
+                          const char *name, size_t len, size_t line_len)
+{
+    const struct topic *t = find_topic(b, name, len);
+    size_t need = line_len + sizeof(struct buf) + sizeof(struct sub) +
+                  table_reserve_cost(b->subs, 1) + retired_reserve_cost(b->retired) +
+                  array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD;
+    if (t) {
+        need += ring_growth(&t->cache) +
+                array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
+    } else {
+        size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
+        need += sizeof(struct topic) + len + table_reserve_cost(b->topics, 1) +
+                first_ring * sizeof(struct ring_entry) + 4 * sizeof(*t->subs);
+    }
+    return need;
 }
 
 /* random_below: a uniform pick in [0, n), n > 0: xorshift64*, rejecting the
@@ -332,18 +397,33 @@ static bool deliver_to_one(struct broker *b, struct topic *t, struct buf *line)
     return false;
 }
 
-int broker_send(struct broker *b, const struct broker_message *m)
+/* reserve_index: room in the retired store for the topic's index, taken
+ * when it is first used so that retiring it later cannot fail; without
+ * room (the store is full) the index will be folded. False when out of
+ * memory. */
+static bool reserve_index(struct broker *b, struct topic *t)
 {
-    struct topic *t = find_or_create_topic(b, m->topic, m->topic_len);
-    if (!t)
-        return -1;
+    if (t->index_reserved)
+        return true;
+    enum retired_reservation r = retired_reserve(b->retired);
+    t->index_reserved = r == RETIRED_RESERVED;
+    return r != RETIRED_NO_MEMORY;
+}
+
+enum broker_status broker_send(struct broker *b, const struct broker_message *m)
+{
+    struct topic *t;
+    enum broker_status status = find_or_create_topic(b, m->topic, m->topic_len, &t);
+    if (status != BROKER_OK)
+        return status;
     /* a "one" message is cached when no subscriber takes it, which is only
      * known after trying: room is made first, so that cannot fail */
     bool may_cache = m->cache && b->cache_size > 0;
     struct buf *line = NULL;
-    if ((may_cache && ring_reserve(&t->cache) < 0) || !(line = build_line(m, t->next_index))) {
+    if (!reserve_index(b, t) || (may_cache && ring_reserve(&t->cache) < 0) ||
+        !(line = build_line(m, t->next_index))) {
         free_topic_if_unused(b, t);
-        return -1;
+        return BROKER_NO_MEMORY;
     }
     uint64_t index = t->next_index++;
     b->messages_received++;
@@ -354,21 +434,36 @@ int broker_send(struct broker *b, const struct broker_message *m)
         for (size_t i = 0; i < t->nsubs; i++)
             deliver(b, t->subs[i]->key.client, line);
     }
-    if (to_cache) {
-        uncount_cache(b, t);
+    if (to_cache)
         ring_push(&t->cache, line, index, m->one);
-        count_cache(b, t);
-    } else
+    else
         buf_unref(line);
-    return 0;
+    free_topic_if_unused(b, t); /* sent to nobody and not cached */
+    return BROKER_OK;
+}
+
+bool broker_evict_oldest(struct broker *b, bool *was_one)
+{
+    struct ring *oldest = ring_ages_oldest(&b->ages);
+    if (!oldest)
+        return false;
+    struct topic *t = (struct topic *)((char *)oldest - offsetof(struct topic, cache));
+    *was_one = ring_drop_oldest(oldest);
+    b->cache_evictions++;
+    b->cache_evicted_one += *was_one;
+    free_topic_if_unused(b, t);
+    return true;
 }
 
 void broker_get_stats(const struct broker *b, struct broker_stats *out)
 {
     out->topics = b->topics->count;
+    out->retired_topics = retired_count(b->retired);
     out->subscriptions = b->subs->count;
-    out->cached_messages = b->cached_messages;
-    out->cached_bytes = b->cached_bytes;
+    out->cached_messages = b->ages.messages;
+    out->cached_bytes = b->ages.bytes;
     out->messages_received = b->messages_received;
     out->messages_delivered = b->messages_delivered;
+    out->cache_evictions = b->cache_evictions;
+    out->cache_evicted_one = b->cache_evicted_one;
 }

@@ -10,9 +10,7 @@ struct buf *buf_new(size_t len, char **data)
     if (!b)
         return NULL;
     char *bytes = (char *)(b + 1);
-    b->refs = 1;
-    b->len = (uint32_t)len;
-    b->data = bytes;
+    *b = (struct buf){.refs = 1, .len = (uint32_t)len, .data = bytes};
     *data = bytes;
     return b;
 }

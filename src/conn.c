@@ -1,6 +1,7 @@
 #include "mqd/conn.h"
 
 #include "mqd/alloc.h"
+#include "mqd/budget.h"
 #include "mqd/proto.h"
 
 #include <string.h>
@@ -21,9 +22,14 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
     }
     c->fd = fd;
     c->env = env;
-    framer_init(&c->framer, env->max_line);
+    framer_init(&c->framer, env->max_line, env->budget);
     outq_init(&c->out);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    c->next = env->conns;
+    if (env->conns)
+        env->conns->prev = c;
+    env->conns = c;
+    env->nconns++;
     return c;
 }
 
@@ -33,13 +39,64 @@ static void leave_broker(struct conn *c)
     c->client = NULL;
 }
 
-void conn_free(struct conn *c)
+/* release: gives back what the conn holds for its client; it keeps only
+ * itself and its socket */
+static void release(struct conn *c)
 {
     leave_broker(c);
     framer_reset(&c->framer);
     outq_clear(&c->out);
+}
+
+void conn_free(struct conn *c)
+{
+    release(c);
     close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->env->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->env->nconns--;
     mqd_free(c);
+}
+
+size_t conn_memory(const struct conn *c)
+{
+    size_t subs = c->client ? broker_client_subscriptions(c->client) : 0;
+    return c->out.bytes + c->out.cap * sizeof(*c->out.items) + c->framer.tail_cap +
+           subs * CONN_SUBSCRIPTION_COST;
+}
+
+enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requester, size_t limit)
+{
+    struct conn *biggest = NULL;
+    size_t most = CONN_EVICT_MIN - 1;
+    for (struct conn *c = env->conns; c; c = c->next) {
+        size_t held;
+        if (!c->closing && (held = conn_memory(c)) > most) {
+            biggest = c;
+            most = held;
+        }
+    }
+    if (!biggest)
+        return CONN_EVICTED_NONE;
+    env->stats.evicted_for_memory++;
+    uint64_t held_back;
+    if (log_limit_allow(&env->memory_warnings, &held_back))
+        log_warn(env->log,
+                 "client %s disconnected: it held the most memory, %zu bytes of output, %zu of "
+                 "input and %zu subscriptions, when --max-memory %zu was reached (%llu similar "
+                 "not logged)",
+                 biggest->addr, biggest->out.bytes, biggest->framer.tail_cap,
+                 biggest->client ? broker_client_subscriptions(biggest->client) : 0, limit,
+                 (unsigned long long)held_back);
+    conn_close(biggest, "memory budget");
+    if (biggest == requester)
+        return CONN_EVICTED_REQUESTER;
+    release(biggest);
+    return CONN_EVICTED_OTHER;
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -114,27 +171,68 @@ static void start_draining(struct conn *c)
         schedule_flush(c);
 }
 
-static enum proto_reply run_request(struct conn *c, const struct proto_request *req)
+static enum proto_reply broker_reply(enum broker_status status)
+{
+    switch (status) {
+    case BROKER_OK: return PROTO_REPLY_SUCCESS;
+    case BROKER_NO_MEMORY: break;
+    case BROKER_TOO_MANY_TOPICS: return PROTO_REPLY_TOO_MANY_TOPICS;
+    case BROKER_TOO_MANY_SUBSCRIPTIONS: return PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS;
+    }
+    return PROTO_REPLY_NO_MEMORY;
+}
+
+/* make_room: whether the budget finds room for what a subscribe or send on
+ * this topic may allocate (broker_room_needed). */
+static bool make_room(struct conn *c, const struct proto_request *req, size_t line_len)
+{
+    if (!c->env->budget)
+        return true;
+    size_t need = broker_room_needed(c->env->broker, c->client, req->topic, req->topic_len,
+                                     line_len);
+    return budget_make_room(c->env->budget, need, c);
+}
+
+static enum proto_reply subscribe(struct conn *c, const struct proto_request *req)
 {
     struct broker *b = c->env->broker;
+    if (!make_room(c, req, 0))
+        return PROTO_REPLY_NO_MEMORY;
+    enum broker_status status = broker_subscribe(b, c->client, req->topic, req->topic_len);
+    if (status != BROKER_OK)
+        return broker_reply(status);
+    /* PROTOCOL.md: the reply comes before the replayed messages; a conn
+     * that could not take the reply is closing and gets no replay */
+    if (conn_deliver(c, proto_reply(PROTO_REPLY_SUCCESS)) && req->cache)
+        broker_replay(b, c->client, req->topic, req->topic_len, req->last_seen);
+    return PROTO_REPLY_SUCCESS;
+}
+
+static enum proto_reply send_message(struct conn *c, const struct proto_request *req)
+{
+    if (!make_room(c, req, req->object_len + BROKER_INDEX_ROOM))
+        return PROTO_REPLY_NO_MEMORY;
+    struct broker_message m = {req->topic,      req->topic_len, req->object,
+                               req->object_len, req->one,       req->cache};
+    enum broker_status status = broker_send(c->env->broker, &m);
+    if (status != BROKER_OK)
+        return broker_reply(status);
+    reply(c, PROTO_REPLY_SUCCESS);
+    return PROTO_REPLY_SUCCESS;
+}
+
+/* run_request: runs a valid command; the reply when it failed (a success
+ * is already queued) */
+static enum proto_reply run_request(struct conn *c, const struct proto_request *req)
+{
+    if (req->topic_len > c->env->max_topic_length)
+        return PROTO_REPLY_TOPIC_TOO_LONG;
     switch (req->command) {
-    case PROTO_SUBSCRIBE:
-        if (broker_subscribe(b, c->client, req->topic, req->topic_len) < 0)
-            return PROTO_REPLY_NO_MEMORY;
-        /* PROTOCOL.md: the reply comes before the replayed messages */
-        reply(c, PROTO_REPLY_SUCCESS);
-        if (req->cache)
-            broker_replay(b, c->client, req->topic, req->topic_len, req->last_seen);
-        return PROTO_REPLY_SUCCESS;
-    case PROTO_UNSUBSCRIBE: broker_unsubscribe(b, c->client, req->topic, req->topic_len); break;
-    case PROTO_SEND: {
-        struct broker_message m = {req->topic,      req->topic_len, req->object,
-                                   req->object_len, req->one,       req->cache};
-        if (broker_send(b, &m) < 0)
-            return PROTO_REPLY_NO_MEMORY;
-        break;
+    case PROTO_SUBSCRIBE: return subscribe(c, req);
+    case PROTO_SEND: return send_message(c, req);
+    case PROTO_UNSUBSCRIBE: break;
     }
-    }
+    broker_unsubscribe(c->env->broker, c->client, req->topic, req->topic_len);
     reply(c, PROTO_REPLY_SUCCESS);
     return PROTO_REPLY_SUCCESS;
 }

@@ -1,19 +1,21 @@
 #include "mqd/framer.h"
 
 #include "mqd/alloc.h"
+#include "mqd/budget.h"
 
 #include <string.h>
 
-void framer_init(struct framer *f, size_t max_line)
+void framer_init(struct framer *f, size_t max_line, struct budget *budget)
 {
     memset(f, 0, sizeof(*f));
     f->max_line = max_line;
+    f->budget = budget;
 }
 
 void framer_reset(struct framer *f)
 {
     mqd_free(f->tail);
-    framer_init(f, f->max_line);
+    framer_init(f, f->max_line, f->budget);
 }
 
 static void drop_tail(struct framer *f)
@@ -23,8 +25,9 @@ static void drop_tail(struct framer *f)
     f->tail_len = f->tail_cap = 0;
 }
 
-/* keep_tail: appends bytes of an unfinished line; false when out of memory. */
-static bool keep_tail(struct framer *f, const char *data, size_t len)
+/* keep_tail: appends bytes of an unfinished line; false when out of memory
+ * or the budget has no room. */
+static bool keep_tail(struct framer *f, const char *data, size_t len, void *ctx)
 {
     size_t need = f->tail_len + len;
     if (need > f->tail_cap) {
@@ -34,6 +37,8 @@ static bool keep_tail(struct framer *f, const char *data, size_t len)
             cap = f->max_line;
         if (cap < need)
             cap = need;
+        if (!budget_make_room(f->budget, cap - f->tail_cap, ctx))
+            return false;
         char *tail = mqd_realloc(f->tail, cap);
         if (!tail)
             return false;
@@ -60,7 +65,7 @@ static bool take_partial(struct framer *f, const char *data, size_t len, framer_
         return true;
     if (f->tail_len + len > f->max_line)
         return start_discarding(f, FRAMER_TOO_LONG, fn, ctx);
-    if (!keep_tail(f, data, len))
+    if (!keep_tail(f, data, len, ctx))
         return start_discarding(f, FRAMER_NO_MEMORY, fn, ctx);
     return true;
 }
@@ -78,7 +83,7 @@ static bool take_line(struct framer *f, const char *data, size_t len, framer_fn 
     }
     if (!f->tail)
         return fn(ctx, FRAMER_LINE, data, len);
-    if (!keep_tail(f, data, len)) {
+    if (!keep_tail(f, data, len, ctx)) {
         drop_tail(f);
         return fn(ctx, FRAMER_NO_MEMORY, NULL, 0);
     }

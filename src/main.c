@@ -1,4 +1,5 @@
 /* mqd: the command line and logging around one server. */
+#include "mqd/budget.h"
 #include "mqd/log.h"
 #include "mqd/options.h"
 #include "mqd/server.h"
@@ -16,6 +17,10 @@ static int serve(const struct options *o)
         fprintf(stderr, "mqd: cannot open log file %s: %s\n", o->log_file, strerror(errno));
         return 1;
     }
+    char memory_why[128] = "--max-memory";
+    size_t max_memory = o->max_memory;
+    if (max_memory == OPTIONS_MAX_MEMORY_AUTO)
+        max_memory = budget_default_limit(memory_why, sizeof(memory_why));
     struct server_config config = {
         .bind = o->bind,
         .port = o->port,
@@ -23,6 +28,11 @@ static int serve(const struct options *o)
         .max_line = o->max_line,
         .max_output = o->max_output,
         .max_clients = o->max_clients,
+        .max_memory = max_memory,
+        .max_memory_why = memory_why,
+        .max_topic_length = o->max_topic_length,
+        .max_topics = o->max_topics,
+        .max_subscriptions = o->max_subscriptions,
         .metrics = o->metrics.on ? &o->metrics.at : NULL,
         .log = &log,
     };

@@ -13,7 +13,7 @@ struct sample {
     size_t offset;
 };
 
-#define MAX_SAMPLES 5
+#define MAX_SAMPLES 8
 
 struct family {
     const char *name;
@@ -39,8 +39,10 @@ static const struct family families[] = {
      {{"max_clients", FIGURE(rejected_max_clients)},
       {"fd_exhausted", FIGURE(rejected_fd_exhausted)},
       {"out_of_memory", FIGURE(rejected_out_of_memory)}}},
-    SINGLE("mqd_topics", "gauge", "Topics now: those with subscribers, a cache or an index in use.",
-           topics),
+    SINGLE("mqd_topics", "gauge", "Topics now with subscribers or cached messages.", topics),
+    SINGLE("mqd_retired_topics", "gauge",
+           "Topics freed with no subscribers and nothing cached, their next index kept.",
+           retired_topics),
     SINGLE("mqd_subscriptions", "gauge", "Subscriptions now, one per client and topic.",
            subscriptions),
     SINGLE("mqd_messages_received_total", "counter", "Sends accepted.", messages_received),
@@ -53,6 +55,19 @@ static const struct family families[] = {
            cached_bytes),
     SINGLE("mqd_slow_consumer_disconnects_total", "counter",
            "Clients disconnected for queuing more than --max-output.", slow_consumer_disconnects),
+    SINGLE("mqd_memory_used_bytes", "gauge",
+           "Bytes mqd holds now, counted where they are allocated, as --max-memory counts them.",
+           memory_used),
+    SINGLE("mqd_memory_limit_bytes", "gauge", "The --max-memory budget in bytes; 0: none.",
+           memory_limit),
+    SINGLE("mqd_cache_evictions_total", "counter",
+           "Cached messages evicted, oldest first, to keep within --max-memory.", cache_evictions),
+    SINGLE("mqd_cache_evicted_one_total", "counter",
+           "Of the evicted messages, delivery \"one\" messages no subscriber had taken: lost.",
+           cache_evicted_one),
+    SINGLE("mqd_clients_evicted_total", "counter",
+           "Clients disconnected for holding the most memory when --max-memory was reached.",
+           clients_evicted),
     {"mqd_protocol_errors_total",
      "counter",
      "Error replies sent to clients, by reason.",
@@ -61,7 +76,10 @@ static const struct family families[] = {
       {"json", FIGURE(errors_json)},
       {"malformed", FIGURE(errors_malformed)},
       {"line_too_long", FIGURE(errors_line_too_long)},
-      {"out_of_memory", FIGURE(errors_out_of_memory)}}},
+      {"out_of_memory", FIGURE(errors_out_of_memory)},
+      {"topic_too_long", FIGURE(errors_topic_too_long)},
+      {"too_many_topics", FIGURE(errors_too_many_topics)},
+      {"too_many_subscriptions", FIGURE(errors_too_many_subscriptions)}}},
 };
 
 /* text: an snprintf-like writer that goes on counting once out of room */

@@ -1,6 +1,7 @@
 #include "mqd/options.h"
 
 #include "mqd/alloc.h"
+#include "mqd/broker.h"
 #include "mqd/config_file.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #define MAX_CACHE_SIZE 1000000
 #define MAX_LINE_LIMIT (1024UL * 1024 * 1024)
 #define MAX_CLIENTS_LIMIT 1000000
+#define MIN_MEMORY (1024 * 1024) /* less would not hold mqd's own structures */
 
 static int parse_count(const char *text, unsigned long long *out)
 {
@@ -125,6 +127,16 @@ static int set_size(const struct option_spec *spec, void *field, const char *val
     return 0;
 }
 
+/* set_memory: a byte size, 0 (no limit) or at least MIN_MEMORY */
+static int set_memory(const struct option_spec *spec, void *field, const char *value)
+{
+    size_t n;
+    if (options_parse_size(value, &n) < 0 || (n != 0 && (n < MIN_MEMORY || n > spec->max)))
+        return -1;
+    *(size_t *)field = n;
+    return 0;
+}
+
 /* set_endpoint: an options_endpoint, turned on: "ADDR:PORT", "[ADDR]:PORT",
  * or "PORT" on the default address (see net_parse_endpoint) */
 static int set_endpoint(const struct option_spec *spec, void *field, const char *value)
@@ -155,6 +167,13 @@ static const struct option_spec specs[] = {
      .max = SIZE_MAX / 2},
     {.name = "max-clients", .set = set_count, .field = FIELD(max_clients), .min = 1,
      .max = MAX_CLIENTS_LIMIT},
+    {.name = "max-memory", .set = set_memory, .field = FIELD(max_memory), .max = SIZE_MAX / 2},
+    {.name = "max-topic-length", .set = set_size, .field = FIELD(max_topic_length), .min = 1,
+     .max = MAX_LINE_LIMIT},
+    {.name = "max-topics", .set = set_count, .field = FIELD(max_topics), .min = 1,
+     .max = SIZE_MAX / 2},
+    {.name = "max-subscriptions", .set = set_count, .field = FIELD(max_subscriptions), .min = 1,
+     .max = SIZE_MAX / 2},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
     {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
@@ -194,6 +213,14 @@ void options_usage(FILE *out)
             "                      disconnected as a slow consumer (default 32m)\n"
             "  --max-clients N     simultaneous clients (default %d, lowered to\n"
             "                      what RLIMIT_NOFILE allows)\n"
+            "  --max-memory SIZE   memory for everything clients make mqd hold: caches,\n"
+            "                      queues, input, topics; when full, the oldest cached\n"
+            "                      messages go, then the biggest clients (default half\n"
+            "                      of the machine's or the cgroup's memory; 0: no limit)\n"
+            "  --max-topic-length SIZE  longest topic name (default 1k)\n"
+            "  --max-topics N      topics with subscribers or cached messages\n"
+            "                      (default %d)\n"
+            "  --max-subscriptions N  topics one client may subscribe to (default %d)\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -208,7 +235,8 @@ void options_usage(FILE *out)
             "PORT and CACHE_SIZE may also be given as positional arguments.\n"
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
             OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
-            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_BIND);
+            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_MAX_TOPICS,
+            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_BIND);
 }
 
 /* keep_text: a copy of a value from the file, which lives until options_free,
@@ -339,6 +367,19 @@ static int apply_command_line(struct options *o, int argc, char *const argv[], c
     return 0;
 }
 
+/* check_together: limits that are each valid but cannot work together */
+static enum options_status check_together(const struct options *o, char *err, size_t err_len)
+{
+    if (o->max_output < o->max_line || o->max_output - o->max_line < BROKER_INDEX_ROOM) {
+        snprintf(err, err_len,
+                 "--max-output %zu is too small for --max-line %zu: a delivered line can be "
+                 "%zu bytes (the line plus %d for its index)",
+                 o->max_output, o->max_line, o->max_line + BROKER_INDEX_ROOM, BROKER_INDEX_ROOM);
+        return OPTIONS_CONFLICT;
+    }
+    return OPTIONS_OK;
+}
+
 enum options_status options_parse(int argc, char *const argv[], struct options *o, char *err,
                                   size_t err_len)
 {
@@ -349,6 +390,10 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
         .max_line = OPTIONS_DEFAULT_MAX_LINE,
         .max_output = OPTIONS_DEFAULT_MAX_OUTPUT,
         .max_clients = OPTIONS_DEFAULT_MAX_CLIENTS,
+        .max_memory = OPTIONS_MAX_MEMORY_AUTO,
+        .max_topic_length = OPTIONS_DEFAULT_MAX_TOPIC_LENGTH,
+        .max_topics = OPTIONS_DEFAULT_MAX_TOPICS,
+        .max_subscriptions = OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS,
         .log_level = LOG_LEVEL_INFO,
     };
     /* read first to find --config and to report command line errors before
@@ -356,13 +401,15 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
      * wherever --config stands in it */
     if (apply_command_line(o, argc, argv, err, err_len) < 0)
         return OPTIONS_ERROR;
-    if (!o->config || o->help || o->version)
+    if (o->help || o->version)
         return OPTIONS_OK;
-    if (read_config(o, err, err_len) < 0)
-        return OPTIONS_CONFIG_ERROR;
-    if (apply_command_line(o, argc, argv, err, err_len) < 0)
-        return OPTIONS_ERROR;
-    return OPTIONS_OK;
+    if (o->config) {
+        if (read_config(o, err, err_len) < 0)
+            return OPTIONS_CONFIG_ERROR;
+        if (apply_command_line(o, argc, argv, err, err_len) < 0)
+            return OPTIONS_ERROR;
+    }
+    return check_together(o, err, err_len);
 }
 
 void options_free(struct options *o)

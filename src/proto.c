@@ -187,6 +187,9 @@ void proto_request_release(struct proto_request *req)
 #define REASON_NO_MEMORY "Out of memory"
 #define REASON_LINE_TOO_LONG "Line too long"
 #define REASON_TOO_MANY_CONNECTIONS "Too many connections"
+#define REASON_TOPIC_TOO_LONG "Topic too long"
+#define REASON_TOO_MANY_TOPICS "Too many topics"
+#define REASON_TOO_MANY_SUBSCRIPTIONS "Too many subscriptions"
 #define REPLY_FAILURE(reason) "{\"success\": false, \"reason\": \"" reason "\"}\r\n"
 
 /* never written: static bufs ignore ref and unref */
@@ -198,6 +201,10 @@ static struct buf replies[] = {
     [PROTO_REPLY_NO_MEMORY] = BUF_STATIC(REPLY_FAILURE(REASON_NO_MEMORY)),
     [PROTO_REPLY_LINE_TOO_LONG] = BUF_STATIC(REPLY_FAILURE(REASON_LINE_TOO_LONG)),
     [PROTO_REPLY_TOO_MANY_CONNECTIONS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_CONNECTIONS)),
+    [PROTO_REPLY_TOPIC_TOO_LONG] = BUF_STATIC(REPLY_FAILURE(REASON_TOPIC_TOO_LONG)),
+    [PROTO_REPLY_TOO_MANY_TOPICS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_TOPICS)),
+    [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] =
+        BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_SUBSCRIPTIONS)),
 };
 
 static const char *const reasons[] = {
@@ -208,6 +215,9 @@ static const char *const reasons[] = {
     [PROTO_REPLY_NO_MEMORY] = REASON_NO_MEMORY,
     [PROTO_REPLY_LINE_TOO_LONG] = REASON_LINE_TOO_LONG,
     [PROTO_REPLY_TOO_MANY_CONNECTIONS] = REASON_TOO_MANY_CONNECTIONS,
+    [PROTO_REPLY_TOPIC_TOO_LONG] = REASON_TOPIC_TOO_LONG,
+    [PROTO_REPLY_TOO_MANY_TOPICS] = REASON_TOO_MANY_TOPICS,
+    [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] = REASON_TOO_MANY_SUBSCRIPTIONS,
 };
 
 const char *proto_reply_reason(enum proto_reply reply) { return reasons[reply]; }

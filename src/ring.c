@@ -4,18 +4,54 @@
 
 #include <string.h>
 
-void ring_init(struct ring *r, size_t max)
+void ring_init(struct ring *r, size_t max, struct ring_ages *ages)
 {
     memset(r, 0, sizeof(*r));
     r->max = max;
+    r->ages = ages;
+}
+
+/* age_link: the line becomes the newest cached line, held by r. */
+static void age_link(struct ring *r, struct buf *line)
+{
+    struct ring_ages *a = r->ages;
+    line->cached_in = r;
+    line->newer = NULL;
+    line->older = a->newest;
+    if (a->newest)
+        a->newest->newer = line;
+    else
+        a->oldest = line;
+    a->newest = line;
+    a->messages++;
+    a->bytes += line->len;
+}
+
+/* age_unlink: the line leaves the age order, and its reference is dropped. */
+static void age_unlink(struct ring *r, struct buf *line)
+{
+    struct ring_ages *a = r->ages;
+    if (line->older)
+        line->older->newer = line->newer;
+    else
+        a->oldest = line->newer;
+    if (line->newer)
+        line->newer->older = line->older;
+    else
+        a->newest = line->older;
+    line->cached_in = NULL;
+    line->older = line->newer = NULL;
+    a->messages--;
+    a->bytes -= line->len;
+    buf_unref(line);
 }
 
 void ring_clear(struct ring *r)
 {
     for (size_t i = 0; i < r->len; i++)
-        buf_unref(ring_at(r, i)->line);
+        age_unlink(r, ring_at(r, i)->line);
     mqd_free(r->items);
-    ring_init(r, r->max);
+    ring_init(r, r->max, r->ages);
 }
 
 struct ring_entry *ring_at(const struct ring *r, size_t i)
@@ -51,34 +87,39 @@ int ring_reserve(struct ring *r)
     return ring_grow(r, cap);
 }
 
+bool ring_drop_oldest(struct ring *r)
+{
+    struct ring_entry *oldest = ring_at(r, 0);
+    bool once = oldest->once;
+    age_unlink(r, oldest->line);
+    r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
+    r->len--;
+    return once;
+}
+
 void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
 {
     if (r->max == 0) {
         buf_unref(line);
         return;
     }
-    if (r->len == r->max) {
-        r->bytes -= ring_at(r, 0)->line->len;
-        buf_unref(ring_at(r, 0)->line);
-        r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
-        r->len--;
-    }
+    if (r->len == r->max)
+        (void)ring_drop_oldest(r); /* a full cache forgets its oldest: the rule, not a loss */
     struct ring_entry *slot = ring_at(r, r->len);
     slot->line = line;
     slot->index = index;
     slot->once = once;
     r->len++;
-    r->bytes += line->len;
+    age_link(r, line);
 }
 
-void ring_remove_once_after(struct ring *r, int64_t index_floor)
+void ring_remove_once_between(struct ring *r, int64_t floor, uint64_t last)
 {
     size_t kept = 0;
     for (size_t i = 0; i < r->len; i++) {
         struct ring_entry entry = *ring_at(r, i);
-        if (entry.once && ring_index_above(entry.index, index_floor)) {
-            r->bytes -= entry.line->len;
-            buf_unref(entry.line);
+        if (entry.once && ring_index_above(entry.index, floor) && entry.index <= last) {
+            age_unlink(r, entry.line);
             continue;
         }
         *ring_at(r, kept++) = entry;

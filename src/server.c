@@ -2,6 +2,7 @@
 
 #include "mqd/alloc.h"
 #include "mqd/broker.h"
+#include "mqd/budget.h"
 #include "mqd/conn.h"
 #include "mqd/httpd.h"
 #include "mqd/metrics.h"
@@ -43,8 +44,6 @@ struct server {
     unsigned port;
     char listen_addr[CONN_ADDR_LEN];
     size_t max_clients;
-    size_t nclients;
-    struct conn *conns;
     bool accept_paused;
     bool stopping;
     struct log_limit fd_warnings;
@@ -118,14 +117,43 @@ static int open_signals(struct server *s)
     return s->signal_fd < 0 ? -1 : 0;
 }
 
+/* the retired topics' indexes may take this share of --max-memory at most */
+#define RETIRED_SHARE 16
+#define RETIRED_ENTRY_BYTES 32 /* retired.h: 16-byte slots, at least half empty */
+
+static size_t max_retired(const struct server_config *c)
+{
+    size_t n = c->max_topics;
+    if (c->max_memory && c->max_memory / RETIRED_SHARE / RETIRED_ENTRY_BYTES < n)
+        n = c->max_memory / RETIRED_SHARE / RETIRED_ENTRY_BYTES;
+    return n;
+}
+
 static int make_broker(struct server *s)
 {
-    struct broker_config bc = {.cache_size = s->config.cache_size, .deliver = conn_deliver};
+    struct broker_config bc = {.cache_size = s->config.cache_size,
+                               .max_topics = s->config.max_topics,
+                               .max_subscriptions = s->config.max_subscriptions,
+                               .max_retired = max_retired(&s->config),
+                               .deliver = conn_deliver};
     if (getrandom(bc.hash_seed, sizeof(bc.hash_seed), 0) != (ssize_t)sizeof(bc.hash_seed) ||
         getrandom(&bc.random_seed, sizeof(bc.random_seed), 0) != (ssize_t)sizeof(bc.random_seed))
         return -1;
     s->env.broker = broker_new(&bc);
     return s->env.broker ? 0 : -1;
+}
+
+/* make_budget: --max-memory over the broker and the clients; the ceiling
+ * leaves room for the one line a command may take beyond its estimate */
+static int make_budget(struct server *s)
+{
+    struct budget_config bc = {.limit = s->config.max_memory,
+                               .slack = s->config.max_line + BROKER_INDEX_ROOM,
+                               .broker = s->env.broker,
+                               .clients = &s->env,
+                               .log = s->config.log};
+    s->env.budget = budget_new(&bc);
+    return s->env.budget ? 0 : -1;
 }
 
 /* collect_figures: what a scrape shows, from the counters the loop keeps. */
@@ -135,12 +163,13 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
     broker_get_stats(s->env.broker, &b);
     const struct conn_stats *c = &s->env.stats;
     *f = (struct metrics_figures){
-        .connections = s->nclients,
+        .connections = s->env.nconns,
         .connections_accepted = s->connections_total,
         .rejected_max_clients = s->rejected_max_clients,
         .rejected_fd_exhausted = s->rejected_no_fd,
         .rejected_out_of_memory = s->rejected_no_memory,
         .topics = b.topics,
+        .retired_topics = b.retired_topics,
         .subscriptions = b.subscriptions,
         .messages_received = b.messages_received,
         .messages_delivered = b.messages_delivered,
@@ -149,11 +178,19 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .cached_messages = b.cached_messages,
         .cached_bytes = b.cached_bytes,
         .slow_consumer_disconnects = c->slow_consumers,
+        .memory_used = mqd_allocated(),
+        .memory_limit = s->config.max_memory,
+        .cache_evictions = b.cache_evictions,
+        .cache_evicted_one = b.cache_evicted_one,
+        .clients_evicted = c->evicted_for_memory,
         .errors_utf8 = c->error_replies[PROTO_REPLY_BAD_UTF8],
         .errors_json = c->error_replies[PROTO_REPLY_BAD_JSON],
         .errors_malformed = c->error_replies[PROTO_REPLY_MALFORMED],
         .errors_line_too_long = c->error_replies[PROTO_REPLY_LINE_TOO_LONG],
         .errors_out_of_memory = c->error_replies[PROTO_REPLY_NO_MEMORY],
+        .errors_topic_too_long = c->error_replies[PROTO_REPLY_TOPIC_TOO_LONG],
+        .errors_too_many_topics = c->error_replies[PROTO_REPLY_TOO_MANY_TOPICS],
+        .errors_too_many_subscriptions = c->error_replies[PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS],
         .start_time = s->start_time,
         .version = MQD_VERSION,
     };
@@ -197,6 +234,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     s->env.log = config->log;
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
+    s->env.max_topic_length = config->max_topic_length;
     s->start_time = time(NULL);
     fit_max_clients(s);
     if (open_listener(s, err, err_len) < 0 || open_metrics(s, err, err_len) < 0) {
@@ -205,7 +243,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     }
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 ||
+    if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 || make_budget(s) < 0 ||
         watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
         (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0)) {
@@ -245,7 +283,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 {
     char addr[CONN_ADDR_LEN];
     net_format_addr(sa, addr, sizeof(addr));
-    if (s->nclients >= s->max_clients) {
+    if (s->env.nconns >= s->max_clients) {
         s->rejected_max_clients++;
         uint64_t held;
         if (log_limit_allow(&s->reject_warnings, &held))
@@ -257,7 +295,9 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct conn *c = conn_new(&s->env, fd, addr);
+    struct conn *c = NULL;
+    if (budget_make_room(s->env.budget, sizeof(*c), NULL))
+        c = conn_new(&s->env, fd, addr);
     if (!c || watch(s, fd, EPOLLIN, c) < 0) {
         /* conn_new fails for memory only, adding to epoll for memory or
          * for the limit on watches: the kernel's memory */
@@ -271,11 +311,6 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
         return;
     }
     c->events = EPOLLIN;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nclients++;
     s->connections_total++;
     log_debug(s->config.log, "client %s connected", addr);
 }
@@ -430,17 +465,6 @@ static void flush_clients(struct server *s, bool may_defer)
         s->env.flush_tail = deferred_tail;
 }
 
-static void unlink_conn(struct server *s, struct conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->nclients--;
-}
-
 /* free_closed: conns closed during the iteration are freed only now, when no
  * fan-out or event batch can still point at them. */
 static void free_closed(struct server *s)
@@ -449,12 +473,22 @@ static void free_closed(struct server *s)
     bool any = false;
     while ((c = s->env.close_list)) {
         s->env.close_list = c->next_close;
-        unlink_conn(s, c);
         conn_free(c);
         any = true;
     }
     if (any)
         resume_accepting(s);
+    budget_give_back(s->env.budget);
+}
+
+static void log_budget(const struct server *s)
+{
+    if (!s->config.max_memory) {
+        log_info(s->config.log, "memory budget: none (--max-memory 0)");
+        return;
+    }
+    log_info(s->config.log, "memory budget: %zu bytes (%.1f MiB, %s)", s->config.max_memory,
+             (double)s->config.max_memory / (1024.0 * 1024), s->config.max_memory_why);
 }
 
 int server_run(struct server *s)
@@ -462,6 +496,7 @@ int server_run(struct server *s)
     struct epoll_event events[MAX_EVENTS];
     if (s->metrics)
         log_info(s->config.log, "metrics on http://%s/metrics", httpd_address(s->metrics));
+    log_budget(s);
     log_info(s->config.log, "listening on %s", s->listen_addr);
     while (!s->stopping) {
         /* with output held back, only look for more input; block once
@@ -501,11 +536,9 @@ void server_free(struct server *s)
         return;
     /* one last non-blocking flush: replies already earned are not thrown away */
     flush_clients(s, false);
-    while (s->conns) {
-        struct conn *c = s->conns;
-        s->conns = c->next;
-        conn_free(c);
-    }
+    while (s->env.conns)
+        conn_free(s->env.conns);
+    budget_free(s->env.budget);
     broker_free(s->env.broker);
     httpd_free(s->metrics);
     int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->epoll_fd};

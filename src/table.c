@@ -79,16 +79,33 @@ static int table_resize(struct table *t, size_t nslots)
     return 0;
 }
 
-int table_reserve(struct table *t, size_t extra)
+/* slots_for: the slot count that holds `count` values at a load of at most
+ * 3/4 (probe runs stay short with a good hash); 0 when too many */
+static size_t slots_for(const struct table *t, size_t count)
 {
     size_t nslots = t->mask + 1;
-    /* keep the load at most 3/4: probe runs stay short with a good hash */
-    while ((t->count + extra) > nslots / 4 * 3) {
+    while (count > nslots / 4 * 3) {
         if (nslots > SIZE_MAX / 2 / sizeof(struct table_slot))
-            return -1;
+            return 0;
         nslots *= 2;
     }
+    return nslots;
+}
+
+int table_reserve(struct table *t, size_t extra)
+{
+    size_t nslots = slots_for(t, t->count + extra);
+    if (!nslots)
+        return -1;
     return nslots == t->mask + 1 ? 0 : table_resize(t, nslots);
+}
+
+size_t table_reserve_cost(const struct table *t, size_t extra)
+{
+    size_t nslots = slots_for(t, t->count + extra);
+    if (!nslots)
+        return SIZE_MAX;
+    return nslots == t->mask + 1 ? 0 : nslots * sizeof(struct table_slot);
 }
 
 int table_insert(struct table *t, void *value)
@@ -130,6 +147,10 @@ void *table_remove(struct table *t, const void *key, size_t len)
     }
     t->slots[hole].value = NULL;
     t->count--;
+    /* a table that emptied gives memory back; keeping it is fine too */
+    size_t nslots = t->mask + 1;
+    if (nslots > TABLE_MIN_SLOTS && t->count < nslots / 8)
+        (void)table_resize(t, nslots / 2);
     return value;
 }
 

@@ -1,10 +1,21 @@
 /*
  * alloc: the one allocator every mqd module calls.
  *
- * It is malloc, with one seam: unit tests link their own definition of these
- * functions (tests/unit/fail_alloc.c) that can fail the Nth call, so every
- * allocation on the command path is proven to fail cleanly. Code must treat a
- * NULL return as "this command is out of memory", never as fatal.
+ * It is malloc with two additions. It counts: mqd_allocated() is the exact
+ * number of bytes held through it (the usable size of every block), which is
+ * what --max-memory measures (budget.h). And it can refuse: with a ceiling
+ * set, an allocation that would take the count past it fails as if malloc
+ * had, so whatever the estimates made before a command, mqd never holds more
+ * than the ceiling.
+ *
+ * Under the counting lies a seam, the alloc_system_* functions: production
+ * links src/alloc_system.c (malloc itself), unit tests link their own
+ * (tests/unit/fail_alloc.c) that can fail the Nth call, so every allocation
+ * on the command path is proven to fail cleanly. Code must treat a NULL
+ * return as "this command is out of memory", never as fatal.
+ *
+ * The count and the ceiling are process-wide, as malloc's heap is; only the
+ * server's one thread allocates.
  */
 #ifndef MQD_ALLOC_H
 #define MQD_ALLOC_H
@@ -17,6 +28,18 @@ void *mqd_calloc(size_t count, size_t size);
 /* mqd_realloc: on failure returns NULL and leaves ptr untouched, as realloc. */
 void *mqd_realloc(void *ptr, size_t size);
 void mqd_free(void *ptr);
+
+/* mqd_allocated: bytes held now through these functions. O(1). */
+size_t mqd_allocated(void);
+
+/* mqd_set_ceiling: from now on, refuse an allocation that would take
+ * mqd_allocated() past `bytes`; 0 removes the ceiling. */
+void mqd_set_ceiling(size_t bytes);
+
+/* the seam: malloc, calloc and realloc, or a test's stand-ins for them */
+void *alloc_system_malloc(size_t size);
+void *alloc_system_calloc(size_t count, size_t size);
+void *alloc_system_realloc(void *ptr, size_t size);
 
 /* mqd_grow_array: makes *items hold at least `need` elements of `size` bytes,
  * doubling its capacity (*cap) from at least `min_cap`. Returns 0, or -1 when

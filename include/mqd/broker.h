@@ -9,12 +9,15 @@
  *
  * Costs: topic lookup O(1) expected; subscribe, unsubscribe and delivery
  * "one" O(1); delivery "all" O(subscribers); a client's departure O(its
- * topics). A topic lives from the first command that names it; one that has
- * never been sent to and has neither subscribers nor cache is freed again,
- * since nobody could tell it apart from one that never existed.
+ * topics); evicting the oldest cached message of all topics O(1).
  *
- * Every operation that can fail for lack of memory fails whole: it changes
- * nothing and returns -1.
+ * A topic lives from the first command that names it while it has
+ * subscribers or cached messages. Once it has neither it is freed; if it was
+ * ever sent to, its next index is kept in retired.h's compact store and
+ * taken back when the topic is named again, so no index is ever reused.
+ *
+ * Every operation that can fail fails whole: it changes nothing and returns
+ * a negative broker_status.
  */
 #ifndef MQD_BROKER_H
 #define MQD_BROKER_H
@@ -37,18 +40,35 @@ typedef bool (*broker_deliver_fn)(void *client_ctx, struct buf *line);
 
 struct broker_config {
     size_t cache_size; /* messages kept per topic; 0 caches nothing */
+    size_t max_topics; /* topics alive at once; 0: no limit */
+    size_t max_subscriptions; /* per client; 0: no limit */
+    size_t max_retired; /* retired topics whose index is kept exactly */
     uint8_t hash_seed[SIPHASH_KEY_LEN];
     uint64_t random_seed; /* for delivery "one" */
     broker_deliver_fn deliver;
 };
 
+enum broker_status {
+    BROKER_OK = 0,
+    BROKER_NO_MEMORY = -1,
+    BROKER_TOO_MANY_TOPICS = -2,
+    BROKER_TOO_MANY_SUBSCRIPTIONS = -3,
+};
+
+/* the bytes a delivered line adds to the sender's object at most: ', "index": ',
+ * 20 digits and "}\r\n" in place of the closing brace */
+#define BROKER_INDEX_ROOM 33
+
 struct broker_stats {
-    size_t topics;
+    size_t topics; /* alive: with subscribers or cached messages */
+    size_t retired_topics; /* freed, their next index kept exactly */
     size_t subscriptions;
     size_t cached_messages;
     size_t cached_bytes;
     uint64_t messages_received;  /* accepted sends */
     uint64_t messages_delivered; /* lines handed to clients, replays included */
+    uint64_t cache_evictions;    /* cached messages evicted for memory */
+    uint64_t cache_evicted_one;  /* of which delivery "one", delivered to nobody */
 };
 
 /* broker_new: an empty broker, or NULL when out of memory. */
@@ -64,13 +84,20 @@ struct broker_client *broker_client_new(struct broker *b, void *ctx);
 /* broker_client_free: the client leaves every topic and is freed. NULL is a no-op. */
 void broker_client_free(struct broker_client *c);
 
+/* broker_client_subscriptions: how many topics `c` is subscribed to. */
+size_t broker_client_subscriptions(const struct broker_client *c);
+
 /* broker_subscribe: `c` joins the topic (at most once; joining again changes
- * nothing). 0, or -1 when out of memory. The caller replies, then replays. */
-int broker_subscribe(struct broker *b, struct broker_client *c, const char *topic, size_t len);
+ * nothing). BROKER_OK, or BROKER_NO_MEMORY, BROKER_TOO_MANY_TOPICS (a new
+ * topic past max_topics), BROKER_TOO_MANY_SUBSCRIPTIONS (a client already in
+ * max_subscriptions topics). The caller replies, then replays. */
+enum broker_status broker_subscribe(struct broker *b, struct broker_client *c, const char *topic,
+                                    size_t len);
 
 /* broker_replay: delivers to `c`, in index order, the topic's cached messages
- * with an index above `last_seen`; the delivery "one" messages among them
- * leave the cache. */
+ * with an index above `last_seen`, and stops at the first line `c` does not
+ * take. The delivery "one" messages it took leave the cache; the others stay
+ * for the next subscriber. */
 void broker_replay(struct broker *b, struct broker_client *c, const char *topic, size_t len,
                    int64_t last_seen);
 
@@ -88,9 +115,21 @@ struct broker_message {
 
 /* broker_send: gives the message the topic's next index and delivers it by the
  * rules of its delivery, then caches it when they say so. The delivered line
- * is the sender's object with "index" added, ended by "\r\n". 0, or -1 when
- * out of memory (then no index was used). */
-int broker_send(struct broker *b, const struct broker_message *m);
+ * is the sender's object with "index" added, ended by "\r\n". BROKER_OK, or
+ * BROKER_NO_MEMORY or BROKER_TOO_MANY_TOPICS (then no index was used). */
+enum broker_status broker_send(struct broker *b, const struct broker_message *m);
+
+/* broker_room_needed: at most how many bytes a subscribe by `c` to this
+ * topic, or a send to it of a delivered line of `line_len` bytes, can
+ * allocate now: what a memory budget must find room for before running it.
+ * O(1). */
+size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
+                          const char *topic, size_t len, size_t line_len);
+
+/* broker_evict_oldest: drops the oldest cached message of all topics, for
+ * memory. False when nothing is cached. *was_one tells whether it was a
+ * delivery "one" message, which is then delivered to nobody. O(1). */
+bool broker_evict_oldest(struct broker *b, bool *was_one);
 
 /* broker_get_stats: the figures operators watch, in O(1). */
 void broker_get_stats(const struct broker *b, struct broker_stats *out);

@@ -7,6 +7,9 @@
  *
  * A static buf (BUF_STATIC) lives for the whole process: ref and unref leave it
  * alone, so constant replies can be queued without allocating.
+ *
+ * At most one topic cache holds a line; while it does, the line also carries
+ * its place in the age order of all caches, which ring.h keeps.
  */
 #ifndef MQD_BUF_H
 #define MQD_BUF_H
@@ -14,17 +17,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ring;
+
 struct buf {
     uint32_t refs; /* BUF_REFS_STATIC for static bufs */
     uint32_t len;
     const char *data;
+    /* ring.h's business: the cache holding the line (NULL: none) and its
+     * neighbours in the caches' age order */
+    struct ring *cached_in;
+    struct buf *older, *newer;
 };
 
 #define BUF_REFS_STATIC UINT32_MAX
 #define BUF_MAX_LEN (UINT32_MAX - 1)
 #define BUF_STATIC(literal)                                                                        \
     {                                                                                              \
-        BUF_REFS_STATIC, (uint32_t)(sizeof(literal) - 1), (literal)                                \
+        .refs = BUF_REFS_STATIC, .len = (uint32_t)(sizeof(literal) - 1), .data = (literal)         \
     }
 
 /* buf_new: a buf of `len` bytes with one reference, its bytes in *data for the

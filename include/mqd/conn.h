@@ -21,8 +21,15 @@
 #include "mqd/proto.h"
 
 #define CONN_ADDR_LEN 64
+/* a client holding less than this is not disconnected to make room: it
+ * would free little, and well-behaved clients hold less */
+#define CONN_EVICT_MIN (64 * 1024)
+/* what one subscription costs, about: the sub, its two array slots and its
+ * share of the subscription table */
+#define CONN_SUBSCRIPTION_COST 128
 
 struct conn;
+struct budget;
 
 /* conn_stats: counters kept across connections, for operators. */
 struct conn_stats {
@@ -30,14 +37,19 @@ struct conn_stats {
     uint64_t bytes_out;
     uint64_t error_replies[PROTO_REPLY_COUNT]; /* by reply; success is not counted */
     uint64_t slow_consumers;
+    uint64_t evicted_for_memory; /* disconnected to make room (budget.h) */
 };
 
 /* conn_env: what all conns share; owned by the server. */
 struct conn_env {
     struct broker *broker;
+    struct budget *budget; /* NULL: no memory limit */
     const struct log *log;
     size_t max_line;
     size_t max_output;
+    size_t max_topic_length;
+    struct conn *conns; /* every conn not yet freed */
+    size_t nconns;
     /* conns with output queued since the last flush, in the order they got
      * it, so a fan-out's receivers are written before the sender's reply;
      * except that a conn whose small queue was held back one iteration
@@ -49,6 +61,7 @@ struct conn_env {
     /* one warning a second of each kind, so a crowd cannot flood the log */
     struct log_limit line_warnings;
     struct log_limit output_warnings;
+    struct log_limit memory_warnings;
 };
 
 struct conn {
@@ -59,7 +72,7 @@ struct conn {
     struct outq out;
     struct conn *next_flush;
     struct conn *next_close;
-    struct conn *prev, *next; /* every live conn, for shutdown */
+    struct conn *prev, *next; /* env->conns */
     bool in_flush_list;
     bool flush_deferred;      /* kept in the flush list for one more iteration */
     bool closing;             /* on the close list: deliver nothing more */
@@ -69,12 +82,32 @@ struct conn {
     char addr[CONN_ADDR_LEN]; /* "127.0.0.1:5000" or "[::1]:5000" */
 };
 
-/* conn_new: a conn for an accepted socket (which it then owns). NULL when
- * out of memory (the caller still owns and closes `fd`). */
+/* conn_new: a conn for an accepted socket (which it then owns), in
+ * env->conns. NULL when out of memory (the caller still owns and closes
+ * `fd`). */
 struct conn *conn_new(struct conn_env *env, int fd, const char *addr);
 
-/* conn_free: leaves the broker, drops queued output, closes the socket. */
+/* conn_free: leaves the broker, drops queued output, closes the socket and
+ * leaves env->conns. */
 void conn_free(struct conn *c);
+
+/* conn_memory: what the conn holds for its client: output queued (a line
+ * shared with others counted whole), the queue's slots, an unfinished input
+ * line, and its subscriptions at CONN_SUBSCRIPTION_COST each. */
+size_t conn_memory(const struct conn *c);
+
+enum conn_eviction {
+    CONN_EVICTED_NONE,      /* no client holds CONN_EVICT_MIN */
+    CONN_EVICTED_OTHER,     /* one was closed and its memory released */
+    CONN_EVICTED_REQUESTER, /* the requester held the most: it is closed */
+};
+
+/* conn_evict_biggest: closes the client holding the most memory, if it holds
+ * at least CONN_EVICT_MIN, with a warning naming the budget `limit`. Any
+ * conn but `requester` has its memory released at once (it is at no point
+ * of a command: room is only made between commands); the requester's goes
+ * when it is freed. O(clients). */
+enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requester, size_t limit);
 
 /* conn_receive: handles bytes read from the client: every complete line runs
  * as a command. Stops early when the conn starts draining or closing. */

@@ -8,6 +8,10 @@
  * '\n' counts) is reported once as too long and discarded up to its '\n'; the
  * framer never holds more than `max_line` bytes.
  *
+ * With a memory budget, the framer asks it before its storage grows, naming
+ * the feed's context as the requester (budget.h); a refusal is reported as
+ * out of memory.
+ *
  * The handed-over line is raw: the caller strips "\r" and blanks.
  */
 #ifndef MQD_FRAMER_H
@@ -15,6 +19,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+struct budget;
 
 enum framer_event { FRAMER_LINE, FRAMER_TOO_LONG, FRAMER_NO_MEMORY };
 
@@ -27,10 +33,11 @@ struct framer {
     size_t tail_len;
     size_t tail_cap;
     size_t max_line;
+    struct budget *budget; /* NULL: none */
     bool discarding; /* inside a line already reported too long */
 };
 
-void framer_init(struct framer *f, size_t max_line);
+void framer_init(struct framer *f, size_t max_line, struct budget *budget);
 
 /* framer_reset: frees the tail and forgets any partial line. */
 void framer_reset(struct framer *f);

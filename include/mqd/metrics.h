@@ -22,6 +22,7 @@ struct metrics_figures {
     uint64_t rejected_fd_exhausted;
     uint64_t rejected_out_of_memory;
     uint64_t topics;
+    uint64_t retired_topics;
     uint64_t subscriptions;
     uint64_t messages_received;  /* sends accepted */
     uint64_t messages_delivered; /* lines queued to subscribers */
@@ -30,11 +31,19 @@ struct metrics_figures {
     uint64_t cached_messages;
     uint64_t cached_bytes;
     uint64_t slow_consumer_disconnects;
+    uint64_t memory_used;  /* bytes held, as --max-memory counts them */
+    uint64_t memory_limit; /* --max-memory, 0: none */
+    uint64_t cache_evictions;
+    uint64_t cache_evicted_one;
+    uint64_t clients_evicted;
     uint64_t errors_utf8; /* error replies, by reason */
     uint64_t errors_json;
     uint64_t errors_malformed;
     uint64_t errors_line_too_long;
     uint64_t errors_out_of_memory;
+    uint64_t errors_topic_too_long;
+    uint64_t errors_too_many_topics;
+    uint64_t errors_too_many_subscriptions;
     int64_t start_time; /* unix time, seconds */
     const char *version;
 };

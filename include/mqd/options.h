@@ -29,6 +29,12 @@
 #define OPTIONS_DEFAULT_MAX_LINE (1024 * 1024)
 #define OPTIONS_DEFAULT_MAX_OUTPUT (32 * 1024 * 1024)
 #define OPTIONS_DEFAULT_MAX_CLIENTS 10000
+/* --max-memory not given: half of the machine's or the cgroup's memory,
+ * which the caller finds out (budget_default_limit) */
+#define OPTIONS_MAX_MEMORY_AUTO SIZE_MAX
+#define OPTIONS_DEFAULT_MAX_TOPIC_LENGTH 1024
+#define OPTIONS_DEFAULT_MAX_TOPICS 1000000
+#define OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS 100000
 
 struct options_text; /* a value read from the file, kept for the options */
 
@@ -48,6 +54,10 @@ struct options {
     size_t max_line;
     size_t max_output;
     size_t max_clients;
+    size_t max_memory; /* OPTIONS_MAX_MEMORY_AUTO unless set */
+    size_t max_topic_length;
+    size_t max_topics;
+    size_t max_subscriptions;
     enum log_level log_level;
     struct options_endpoint metrics; /* where to serve /metrics */
     bool help;
@@ -57,15 +67,18 @@ struct options {
 
 enum options_status {
     OPTIONS_OK,
-    OPTIONS_ERROR,       /* a bad command line: show the usage too */
-    OPTIONS_CONFIG_ERROR /* a bad or unreadable configuration file */
+    OPTIONS_ERROR,        /* a bad command line: show the usage too */
+    OPTIONS_CONFIG_ERROR, /* a bad or unreadable configuration file */
+    OPTIONS_CONFLICT      /* valid options that cannot work together */
 };
 
 /* options_parse: fills *out from the defaults, then the configuration file
  * if argv names one, then argv. The file is not read when argv asks for
  * --help or --version. On an error, `err` holds a one-line message naming the
- * offending option or value (for the file: its path and line number). Call
- * options_free on *out afterwards, whatever the status. */
+ * offending option or value (for the file: its path and line number), or
+ * the two that conflict (--max-output must hold the longest delivered line:
+ * --max-line plus BROKER_INDEX_ROOM). Call options_free on *out afterwards,
+ * whatever the status. */
 enum options_status options_parse(int argc, char *const argv[], struct options *out, char *err,
                                   size_t err_len);
 

@@ -54,6 +54,9 @@ enum proto_reply {
     PROTO_REPLY_NO_MEMORY,
     PROTO_REPLY_LINE_TOO_LONG,
     PROTO_REPLY_TOO_MANY_CONNECTIONS,
+    PROTO_REPLY_TOPIC_TOO_LONG,         /* mqd extensions: the topic quotas */
+    PROTO_REPLY_TOO_MANY_TOPICS,
+    PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS,
     PROTO_REPLY_COUNT, /* not a reply: the size of a table indexed by reply */
 };
 

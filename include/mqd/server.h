@@ -25,6 +25,11 @@ struct server_config {
     size_t max_line;
     size_t max_output;
     size_t max_clients;                 /* may be lowered to fit RLIMIT_NOFILE */
+    size_t max_memory;                  /* bytes, 0: no limit (budget.h) */
+    const char *max_memory_why;         /* for the log: where the figure comes from */
+    size_t max_topic_length;            /* bytes of a decoded topic name */
+    size_t max_topics;
+    size_t max_subscriptions;           /* per client */
     const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
     struct log *log;                    /* SIGHUP reopens its file, if it has one */
 };

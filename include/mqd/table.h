@@ -43,11 +43,16 @@ void *table_find(const struct table *t, const void *key, size_t len);
  * out of memory (the table is unchanged). */
 int table_reserve(struct table *t, size_t extra);
 
+/* table_reserve_cost: the bytes table_reserve(t, extra) would allocate now
+ * (0: none), for a memory budget to make room first. */
+size_t table_reserve_cost(const struct table *t, size_t extra);
+
 /* table_insert: adds a value whose key is not in the table yet. 0, or -1 when
  * out of memory (the table is unchanged). */
 int table_insert(struct table *t, void *value);
 
-/* table_remove: takes out and returns the value with this key, or NULL. */
+/* table_remove: takes out and returns the value with this key, or NULL.
+ * A table left under 1/8 full shrinks by half when memory allows. */
 void *table_remove(struct table *t, const void *key, size_t len);
 
 /* table_next: iterates the values: start with *cursor = 0; NULL at the end.

@@ -1,17 +1,24 @@
 /*
  * fuzz_broker: random sequences of connect, subscribe (with and without a
- * replay), unsubscribe, send ("all"/"one", cached or not) and disconnect,
- * some with an allocation made to fail, checked after every step against a
- * small model of PROTOCOL.md's rules: indexes, cache contents, who received
- * which message in what order, no message twice to one subscription, a
- * "one" message never lost to a subscriber that is going away, and that an
- * operation failing for memory changed nothing.
+ * replay), unsubscribe, send ("all"/"one", cached or not), disconnect and
+ * eviction of the oldest cached message, some with an allocation made to
+ * fail, checked after every step against a small model of PROTOCOL.md's
+ * rules: indexes (kept across a topic's retirement), cache contents, who
+ * received which message in what order, no message twice to one
+ * subscription, a "one" message never lost to a subscriber that is going
+ * away or cut during its replay, eviction oldest first across topics, the
+ * topic and subscription quotas, and that an operation failing for memory
+ * changed nothing.
  *
- * Input: byte 0 picks the cache size (0..4) and seeds; then each operation
- * is 4 bytes: op, slot, topic, argument. Bit 7 of op arms the allocator to
- * fail the (argument % 16)-th allocation of that operation. A connect of a
- * connected client with bit 3 set marks it closed but not yet freed, as a
- * conn closed earlier in a loop iteration: it refuses every line.
+ * Input: byte 0 picks the cache size (bits 0-2, % 5), --max-topics (bits
+ * 3-4, 0: none) and --max-subscriptions (bits 5-6, 0: none), and seeds; then
+ * each operation is 4 bytes: op, slot, topic, argument. Bit 7 of op arms the
+ * allocator to fail the (argument % 16)-th allocation of that operation. A
+ * connect of a connected client with bit 3 set marks it closed but not yet
+ * freed, as a conn closed earlier in a loop iteration: it refuses every
+ * line. A subscribe's argument bits 1-3, k > 0, make the subscriber take
+ * k - 1 lines of its replay and then go away, as a slow consumer cut by the
+ * next. An unsubscribe with bit 6 of op evicts the oldest cached message.
  */
 #include "../unit/fail_alloc.h"
 #include "mqd/broker.h"
@@ -38,6 +45,7 @@ struct cached {
     uint64_t id;
     uint64_t index;
     bool once;
+    uint64_t age; /* order of caching across topics */
 };
 
 struct model_topic {
@@ -59,11 +67,15 @@ struct slot {
     size_t index; /* its own position, the deliver context */
     struct run *run;
     bool going_away; /* closed, not yet freed: refuses every line */
+    int lines_left;  /* > 0: takes this many more, then goes away */
 };
 
 struct run {
     struct broker *broker;
     size_t cache_size;
+    size_t max_topics;        /* 0: none */
+    size_t max_subscriptions; /* 0: none */
+    uint64_t next_age;
     struct slot slots[SLOTS];
     struct model_topic topics[TOPICS];
     struct got got[MAX_GOT];
@@ -71,6 +83,8 @@ struct run {
     uint64_t next_id;
     uint64_t received; /* accepted sends */
     uint64_t delivered;
+    uint64_t evicted;
+    uint64_t evicted_one;
 };
 
 #define CHECK(cond)                                                                    \
@@ -87,6 +101,10 @@ static bool record(void *ctx, struct buf *line)
 {
     struct slot *s = ctx;
     struct run *r = s->run;
+    if (s->going_away)
+        return false;
+    if (s->lines_left > 0 && --s->lines_left == 0)
+        s->going_away = true; /* this line cuts it: refused, and all after it */
     if (s->going_away)
         return false;
     CHECK(r->got_len < MAX_GOT);
@@ -133,6 +151,27 @@ static size_t subscriber_count(const struct model_topic *mt)
     return n;
 }
 
+/* alive: a topic the broker holds whole, with subscribers or a cache; one
+ * without either that was sent to is retired, keeping its next index */
+static bool alive(const struct model_topic *mt)
+{
+    return subscriber_count(mt) > 0 || mt->cache_len > 0;
+}
+
+static size_t topics_alive(const struct run *r)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < TOPICS; t++)
+        n += alive(&r->topics[t]);
+    return n;
+}
+
+/* over_max_topics: whether making topic t alive would pass --max-topics */
+static bool over_max_topics(const struct run *r, size_t t)
+{
+    return r->max_topics && !alive(&r->topics[t]) && topics_alive(r) >= r->max_topics;
+}
+
 /* takes: whether slot s takes a line of this topic now */
 static bool takes(const struct run *r, const struct model_topic *mt, size_t s)
 {
@@ -156,7 +195,7 @@ static void cache_push(struct run *r, struct model_topic *mt, uint64_t id, uint6
         memmove(mt->cache, mt->cache + 1, (mt->cache_len - 1) * sizeof(mt->cache[0]));
         mt->cache_len--;
     }
-    mt->cache[mt->cache_len++] = (struct cached){id, index, once};
+    mt->cache[mt->cache_len++] = (struct cached){id, index, once, r->next_age++};
 }
 
 static void do_send(struct run *r, size_t t, uint8_t arg)
@@ -168,8 +207,14 @@ static void do_send(struct run *r, size_t t, uint8_t arg)
     size_t object_len = message_object(object, t, id);
     struct broker_message m = {topic_names[t], strlen(topic_names[t]), object, object_len, one,
                                cache};
-    if (broker_send(r->broker, &m) < 0) {
-        CHECK(fail_alloc_tripped());
+    enum broker_status status = broker_send(r->broker, &m);
+    if (over_max_topics(r, t)) {
+        CHECK(status == BROKER_TOO_MANY_TOPICS);
+        CHECK(r->got_len == 0);
+        return;
+    }
+    if (status != BROKER_OK) {
+        CHECK(status == BROKER_NO_MEMORY && fail_alloc_tripped());
         CHECK(r->got_len == 0);
         return;
     }
@@ -207,25 +252,48 @@ static int64_t last_seen_of(const struct model_topic *mt, uint8_t arg)
     }
 }
 
+static size_t subscriptions_of(const struct run *r, size_t slot)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < TOPICS; t++)
+        n += r->topics[t].subscribed[slot];
+    return n;
+}
+
 static void do_subscribe(struct run *r, size_t slot, size_t t, uint8_t arg)
 {
     struct model_topic *mt = &r->topics[t];
     const char *name = topic_names[t];
-    if (broker_subscribe(r->broker, r->slots[slot].client, name, strlen(name)) < 0) {
-        CHECK(fail_alloc_tripped());
-        CHECK(r->got_len == 0);
+    enum broker_status status =
+        broker_subscribe(r->broker, r->slots[slot].client, name, strlen(name));
+    CHECK(r->got_len == 0);
+    if (!mt->subscribed[slot] && r->max_subscriptions &&
+        subscriptions_of(r, slot) >= r->max_subscriptions) {
+        CHECK(status == BROKER_TOO_MANY_SUBSCRIPTIONS);
+        return;
+    }
+    if (!mt->subscribed[slot] && over_max_topics(r, t)) {
+        CHECK(status == BROKER_TOO_MANY_TOPICS);
+        return;
+    }
+    if (status != BROKER_OK) {
+        CHECK(status == BROKER_NO_MEMORY && fail_alloc_tripped());
         return;
     }
     mt->subscribed[slot] = true;
-    CHECK(r->got_len == 0);
     if (arg & 1) /* "cache": false, no replay */
         return;
     int64_t floor = last_seen_of(mt, arg);
+    int takes = (arg >> 1) & 7; /* 0: every line; else takes - 1 of them */
+    r->slots[slot].lines_left = takes;
     broker_replay(r->broker, r->slots[slot].client, name, strlen(name), floor);
+    r->slots[slot].lines_left = 0;
     size_t kept = 0, next_got = 0;
+    int taken = 0;
     for (size_t i = 0; i < mt->cache_len; i++) {
         struct cached *c = &mt->cache[i];
-        if (floor < 0 || c->index > (uint64_t)floor) {
+        if ((floor < 0 || c->index > (uint64_t)floor) && (takes == 0 || taken < takes - 1)) {
+            taken++;
             /* handed over, in index order */
             char line[LINE_MAX];
             size_t len = expected_line(line, t, c->id, c->index);
@@ -241,6 +309,28 @@ static void do_subscribe(struct run *r, size_t slot, size_t t, uint8_t arg)
     CHECK(next_got == r->got_len);
     mt->cache_len = kept;
     r->got_len = 0;
+}
+
+/* do_evict: the oldest cached message of all topics goes */
+static void do_evict(struct run *r)
+{
+    struct model_topic *oldest = NULL;
+    for (size_t t = 0; t < TOPICS; t++) {
+        struct model_topic *mt = &r->topics[t];
+        if (mt->cache_len && (!oldest || mt->cache[0].age < oldest->cache[0].age))
+            oldest = mt;
+    }
+    bool was_one = false;
+    bool evicted = broker_evict_oldest(r->broker, &was_one);
+    CHECK(evicted == (oldest != NULL));
+    if (!oldest)
+        return;
+    CHECK(was_one == oldest->cache[0].once);
+    r->evicted++;
+    r->evicted_one += was_one;
+    memmove(oldest->cache, oldest->cache + 1, (oldest->cache_len - 1) * sizeof(oldest->cache[0]));
+    oldest->cache_len--;
+    CHECK(r->got_len == 0);
 }
 
 static void do_unsubscribe(struct run *r, size_t slot, size_t t)
@@ -276,12 +366,12 @@ static void check_stats(const struct run *r)
 {
     struct broker_stats st;
     broker_get_stats(r->broker, &st);
-    size_t topics = 0, subs = 0, cached = 0, cached_bytes = 0;
+    size_t topics = 0, retired = 0, subs = 0, cached = 0, cached_bytes = 0;
     for (size_t t = 0; t < TOPICS; t++) {
         const struct model_topic *mt = &r->topics[t];
         size_t n = subscriber_count(mt);
-        /* a topic lives once sent to; before that only while it has subscribers */
-        topics += mt->sent_to || n > 0;
+        topics += alive(mt);
+        retired += !alive(mt) && mt->next_index > 0;
         subs += n;
         cached += mt->cache_len;
         for (size_t i = 0; i < mt->cache_len; i++) {
@@ -290,6 +380,9 @@ static void check_stats(const struct run *r)
         }
     }
     CHECK(st.topics == topics);
+    CHECK(st.retired_topics == retired);
+    CHECK(st.cache_evictions == r->evicted);
+    CHECK(st.cache_evicted_one == r->evicted_one);
     CHECK(st.subscriptions == subs);
     CHECK(st.cached_messages == cached);
     CHECK(st.cached_bytes == cached_bytes);
@@ -315,7 +408,9 @@ static void step(struct run *r, const uint8_t op[4])
             do_subscribe(r, slot, t, arg);
         break;
     case 4:
-        if (live)
+        if (op[0] & 0x40)
+            do_evict(r);
+        else if (live)
             do_unsubscribe(r, slot, t);
         break;
     case 5:
@@ -339,8 +434,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     struct run r = {0};
-    r.cache_size = data[0] % (MAX_CACHE + 1);
+    r.cache_size = (data[0] & 7) % (MAX_CACHE + 1);
+    r.max_topics = (data[0] >> 3) & 3;
+    r.max_subscriptions = (data[0] >> 5) & 3;
     struct broker_config config = {.cache_size = r.cache_size,
+                                   .max_topics = r.max_topics,
+                                   .max_subscriptions = r.max_subscriptions,
+                                   .max_retired = TOPICS, /* every index kept exactly */
                                    .random_seed = data[0] | 1u,
                                    .deliver = record};
     config.hash_seed[0] = data[0];

@@ -31,7 +31,7 @@ static struct collected feed(const uint8_t *data, size_t size, const uint8_t *cu
 {
     struct framer f;
     struct collected out = {0};
-    framer_init(&f, max_line);
+    framer_init(&f, max_line, NULL);
     size_t at = 0;
     for (size_t i = 0; at < size; i++) {
         size_t n = ncuts ? (size_t)cuts[i % ncuts] % 17 + 1 : size;

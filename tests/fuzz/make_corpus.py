@@ -54,11 +54,12 @@ write("framer", bytes([40, 3, 1, 5, 9]) + stream)
 write("framer", bytes([63, 0]) + stream)
 write("framer", bytes([7, 2, 2, 3]) + b"short\nthis line is too long\nok\npartial")
 
-# broker seeds: cache size byte, then (op, slot, topic, argument) steps; ops
-# 0 send (arg bit 0 "one", bit 1 no cache), 2 subscribe (bit 0 no replay,
-# high nibble picks last_seen), 4 unsubscribe, 5 connect (with bit 3, of a
-# connected client: it is going away), 7 disconnect, bit 7 of op fails an
-# allocation.
+# broker seeds: a byte of cache size and quotas (see fuzz_broker.c), then
+# (op, slot, topic, argument) steps; ops 0 send (arg bit 0 "one", bit 1 no
+# cache), 2 subscribe (bit 0 no replay, bits 1-3 cut during the replay, high
+# nibble picks last_seen), 4 unsubscribe (with bit 6: evict), 5 connect
+# (with bit 3, of a connected client: it is going away), 7 disconnect, bit 7
+# of op fails an allocation.
 CONNECT, SEND, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT = 5, 0, 2, 4, 7
 example = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 0),
            (SEND, 1, 1, 0), (SEND, 1, 1, 1), (SEND, 1, 2, 1), (SEND, 1, 2, 0),
@@ -73,6 +74,17 @@ closing = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (CONNECT, 2, 1, 0), (SUBSCRIB
            (SUBSCRIBE, 1, 1, 1), (GOING_AWAY, 0, 1, 0), (SEND, 2, 1, 1), (SEND, 2, 1, 1),
            (GOING_AWAY, 1, 1, 0), (SEND, 2, 1, 1), (DISCONNECT, 0, 1, 0), (SUBSCRIBE, 2, 1, 0)]
 write("broker", bytes([3]) + bytes(b for s in closing for b in s))
+# "one" messages cached, a subscriber cut after one line of its replay (bits
+# 1-3 of the argument: 2 takes one line), the next one gets the rest; then
+# eviction (an unsubscribe with bit 6) and the quotas (byte 0: cache 3, at
+# most 2 topics alive, 1 subscription a client)
+EVICT = UNSUBSCRIBE | 0x40
+replays = [(SEND, 0, 1, 1), (SEND, 0, 1, 1), (SEND, 0, 1, 1), (SEND, 0, 2, 0),
+           (CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 2 << 1),
+           (SUBSCRIBE, 1, 1, 0), (EVICT, 0, 0, 0), (SEND, 1, 3, 0), (SUBSCRIBE, 1, 3, 0),
+           (EVICT, 0, 0, 0), (EVICT, 0, 0, 0), (SEND, 1, 2, 0), (DISCONNECT, 1, 0, 0)]
+write("broker", bytes([3]) + bytes(b for s in replays for b in s))
+write("broker", bytes([3 | 2 << 3 | 1 << 5]) + bytes(b for s in replays for b in s))
 
 # http seeds: a first byte below 16 sets a small head limit (see fuzz_http.c)
 for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:

@@ -160,7 +160,7 @@ def test_ten_thousand_connections_opened_and_dropped_in_bursts(start):
 
 
 def test_slow_consumers_at_max_output_while_others_get_everything_in_order(start):
-    server = start("--max-output", "512k")
+    server = start("--max-output", "512k", "--max-line", "64k")
     slow = [server.client() for _ in range(3)]
     fast = [server.client() for _ in range(3)]
     publishers = [server.client() for _ in range(2)]

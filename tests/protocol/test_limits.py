@@ -58,7 +58,7 @@ def test_default_max_line_is_one_mebibyte(start):
 
 
 def test_a_slow_consumer_is_cut_and_nobody_waits(start):
-    server = start("--max-output", "1m")
+    server = start("--max-output", "1m", "--max-line", "64k")
     slow, fast, p = server.client(), server.client(), server.client()
     subscribe(slow, "t")
     subscribe(fast, "t")

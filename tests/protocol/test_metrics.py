@@ -33,6 +33,7 @@ FAMILIES = {
     "mqd_connections_rejected_total":
         ("counter", "reason", {"max_clients", "fd_exhausted", "out_of_memory"}),
     "mqd_topics": ("gauge", None, None),
+    "mqd_retired_topics": ("gauge", None, None),
     "mqd_subscriptions": ("gauge", None, None),
     "mqd_messages_received_total": ("counter", None, None),
     "mqd_messages_delivered_total": ("counter", None, None),
@@ -41,8 +42,14 @@ FAMILIES = {
     "mqd_cached_messages": ("gauge", None, None),
     "mqd_cached_bytes": ("gauge", None, None),
     "mqd_slow_consumer_disconnects_total": ("counter", None, None),
+    "mqd_memory_used_bytes": ("gauge", None, None),
+    "mqd_memory_limit_bytes": ("gauge", None, None),
+    "mqd_cache_evictions_total": ("counter", None, None),
+    "mqd_cache_evicted_one_total": ("counter", None, None),
+    "mqd_clients_evicted_total": ("counter", None, None),
     "mqd_protocol_errors_total":
-        ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory"}),
+        ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory",
+                               "topic_too_long", "too_many_topics", "too_many_subscriptions"}),
     "mqd_start_time_seconds": ("gauge", None, None),
     "mqd_build_info": ("gauge", "version", None),
 }
@@ -260,8 +267,13 @@ def test_every_metric_has_help_type_and_its_labels(mserver):
         elif label_values is not None:
             assert {dict(l)[label] for l in samples} == label_values
             assert all(len(l) == 1 for l in samples)
+    # mqd's own structures are counted from the start; the default budget
+    # (test_memory.py checks its figure) is in force
+    assert series[("mqd_memory_used_bytes", ())] > 0
+    assert series[("mqd_memory_limit_bytes", ())] > series[("mqd_memory_used_bytes", ())]
     for key, v in series.items():
-        if key[0] not in ("mqd_start_time_seconds", "mqd_build_info"):
+        if key[0] not in ("mqd_start_time_seconds", "mqd_build_info", "mqd_memory_used_bytes",
+                          "mqd_memory_limit_bytes"):
             assert v == 0, key   # nothing has happened yet
     version = run_mqd("--version")[1].split()[1]
     assert value(series, "mqd_build_info", version=version) == 1
@@ -485,10 +497,13 @@ def test_connections_topics_messages_bytes_and_cache(mserver):
     assert value(s, "mqd_subscriptions") == 5
     assert value(s, "mqd_connections_accepted_total") == 4
     assert value(s, "mqd_messages_delivered_total") == 11
-    # a topic never sent to goes with its last subscriber; one sent to stays
+    # a topic with no subscriber left and nothing cached goes; one sent to
+    # keeps only its index
     cmd(a, command="unsubscribe", topic="t5")
     cmd(a, command="unsubscribe", topic="t2")
-    assert value(scrape(server), "mqd_topics") == 5
+    s = scrape(server)
+    assert value(s, "mqd_topics") == 4
+    assert value(s, "mqd_retired_topics") == 1
     a.close()
     p.close()
     wait_for(server, "mqd_connections", 0)
@@ -514,7 +529,7 @@ def test_protocol_errors_by_reason(mserver):
 
 
 def test_out_of_memory_replies_are_counted(mserver):
-    server = mserver("--max-line", "64m")
+    server = mserver("--max-line", "64m", "--max-output", "65m")
     c = server.client()
     limit = vm_size(server.proc.pid) + 4 * 1024 * 1024
     resource.prlimit(server.proc.pid, resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
@@ -528,7 +543,7 @@ def test_out_of_memory_replies_are_counted(mserver):
 
 
 def test_slow_consumers_are_counted(mserver):
-    server = mserver("--max-output", "64k")
+    server = mserver("--max-output", "64k", "--max-line", "32k")
     slow, p = server.client(), server.client()
     subscribe(slow, "t")
     chunk = "x" * 10000

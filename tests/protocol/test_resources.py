@@ -16,7 +16,7 @@ def cpu_seconds(server):
 
 
 def test_out_of_memory_fails_the_command_and_the_server_goes_on(start):
-    server = start("--max-line", "64m")
+    server = start("--max-line", "64m", "--max-output", "65m")
     c = server.client()
     limit = vm_size(server.proc.pid) + 4 * 1024 * 1024
     resource.prlimit(server.proc.pid, resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))

@@ -44,7 +44,12 @@ static bool should_fail(void)
     return true;
 }
 
-void *mqd_malloc(size_t size) { return should_fail() ? NULL : malloc(size); }
-void *mqd_calloc(size_t count, size_t size) { return should_fail() ? NULL : calloc(count, size); }
-void *mqd_realloc(void *ptr, size_t size) { return should_fail() ? NULL : realloc(ptr, size); }
-void mqd_free(void *ptr) { free(ptr); }
+void *alloc_system_malloc(size_t size) { return should_fail() ? NULL : malloc(size); }
+void *alloc_system_calloc(size_t count, size_t size)
+{
+    return should_fail() ? NULL : calloc(count, size);
+}
+void *alloc_system_realloc(void *ptr, size_t size)
+{
+    return should_fail() ? NULL : realloc(ptr, size);
+}

@@ -1,5 +1,5 @@
 /*
- * fail_alloc: the unit tests' definition of alloc.h, malloc with a trap.
+ * fail_alloc: the unit tests' definition of alloc.h's seam, malloc with a trap.
  *
  * fail_alloc_after(n) lets the next n allocation calls (mqd_malloc, mqd_calloc
  * and mqd_realloc alike) through and fails the one after them, that one only:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fail_alloc.h"
+#include "mqd/alloc.h"
 #include "mqd/broker.h"
 
 /* The fake receivers: every delivery is recorded as (receiver, line). */
@@ -21,10 +22,16 @@ static struct delivery deliveries[MAX_DELIVERIES];
 static size_t ndeliveries;
 static int receivers[8] = {0, 1, 2, 3, 4, 5, 6, 7};
 static bool going_away[8]; /* receivers that refuse lines, as a closing conn */
+/* receivers that take this many more lines, then go away as a slow consumer
+ * cut by the next one does; 0: no such limit */
+static int lines_left[8];
 
 static bool record(void *ctx, struct buf *line)
 {
-    if (going_away[*(int *)ctx])
+    int id = *(int *)ctx;
+    if (lines_left[id] > 0 && --lines_left[id] == 0)
+        going_away[id] = true;
+    else if (going_away[id])
         return false;
     assert_true(ndeliveries < MAX_DELIVERIES);
     deliveries[ndeliveries].receiver = *(int *)ctx;
@@ -40,13 +47,25 @@ static void reset_deliveries(void)
     ndeliveries = 0;
 }
 
-static struct broker *make_broker(size_t cache_size)
+static struct broker_config config_of(size_t cache_size)
 {
-    struct broker_config config = {.cache_size = cache_size, .random_seed = 42, .deliver = record};
+    struct broker_config config = {
+        .cache_size = cache_size, .max_retired = 1000, .random_seed = 42, .deliver = record};
     memset(config.hash_seed, 7, sizeof(config.hash_seed));
-    struct broker *b = broker_new(&config);
+    return config;
+}
+
+static struct broker *make_broker_with(const struct broker_config *config)
+{
+    struct broker *b = broker_new(config);
     assert_non_null(b);
     return b;
+}
+
+static struct broker *make_broker(size_t cache_size)
+{
+    struct broker_config config = config_of(cache_size);
+    return make_broker_with(&config);
 }
 
 static struct broker_client *client(struct broker *b, int id)
@@ -309,6 +328,152 @@ static void one_without_subscribers_waits_in_the_cache_for_one_taker(void **stat
     broker_free(b);
 }
 
+/* a subscriber cut during its replay (a slow consumer) takes nothing after
+ * the line that cut it: the "one" messages it did not take stay cached for
+ * the next subscriber */
+static void a_replay_stops_at_the_first_refused_line(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    for (int i = 0; i < 3; i++)
+        send_msg(b, "t", "once", true, true);
+    send_msg(b, "t", "all", false, true);
+    struct broker_client *cut = client(b, 1), *next = client(b, 2);
+    subscribe(b, cut, "t");
+    lines_left[1] = 1; /* takes index 0, then goes away */
+    replay(b, cut, "t", -1);
+    assert_int_equal(ndeliveries, 1);
+    assert_delivered(0, 1, 0);
+    assert_int_equal(stats_of(b).messages_delivered, 1);
+    assert_int_equal(stats_of(b).cached_messages, 3);
+    reset_deliveries();
+    subscribe(b, next, "t");
+    replay(b, next, "t", -1);
+    assert_int_equal(ndeliveries, 3);
+    for (long i = 0; i < 3; i++)
+        assert_delivered((size_t)i, 2, i + 1);
+    assert_int_equal(stats_of(b).cached_messages, 1); /* the "all" stays */
+    reset_deliveries();
+    memset(going_away, 0, sizeof(going_away));
+    broker_client_free(cut);
+    broker_client_free(next);
+    broker_free(b);
+}
+
+static void a_closing_subscriber_takes_no_replay(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    send_msg(b, "t", "once", true, true);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "t");
+    going_away[1] = true;
+    replay(b, c, "t", -1);
+    assert_int_equal(ndeliveries, 0);
+    assert_int_equal(stats_of(b).cached_messages, 1);
+    assert_int_equal(stats_of(b).messages_delivered, 0);
+    memset(going_away, 0, sizeof(going_away));
+    broker_client_free(c);
+    broker_free(b);
+}
+
+/* eviction takes the oldest cached message of all topics, and a replay
+ * afterwards starts at the oldest message still held */
+static void eviction_takes_the_oldest_across_topics(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    send_msg(b, "a", "m", false, true); /* a0 */
+    send_msg(b, "b", "m", true, true);  /* b0, "one" */
+    send_msg(b, "a", "m", false, true); /* a1 */
+    send_msg(b, "b", "m", false, true); /* b1 */
+    bool was_one = true;
+    assert_true(broker_evict_oldest(b, &was_one));
+    assert_false(was_one);
+    assert_true(broker_evict_oldest(b, &was_one));
+    assert_true(was_one);
+    struct broker_stats st = stats_of(b);
+    assert_int_equal(st.cache_evictions, 2);
+    assert_int_equal(st.cache_evicted_one, 1);
+    assert_int_equal(st.cached_messages, 2);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "a");
+    replay(b, c, "a", -1);
+    subscribe(b, c, "b");
+    replay(b, c, "b", -1);
+    assert_int_equal(ndeliveries, 2);
+    assert_delivered(0, 1, 1);
+    assert_delivered(1, 1, 1);
+    reset_deliveries();
+    broker_client_free(c);
+    /* evicting the last message of a topic nobody listens to frees it */
+    assert_true(broker_evict_oldest(b, &was_one));
+    assert_int_equal(stats_of(b).topics, 1);
+    assert_true(broker_evict_oldest(b, &was_one));
+    assert_false(broker_evict_oldest(b, &was_one));
+    st = stats_of(b);
+    assert_int_equal(st.topics, 0);
+    assert_int_equal(st.retired_topics, 2);
+    assert_int_equal(st.cached_messages, 0);
+    assert_int_equal(st.cached_bytes, 0);
+    send_all(b, "a"); /* its counter goes on */
+    c = client(b, 1);
+    subscribe(b, c, "a");
+    replay(b, c, "a", -1);
+    assert_delivered(0, 1, 2);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void max_topics_counts_topics_alive(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(10);
+    config.max_topics = 2;
+    struct broker *b = make_broker_with(&config);
+    struct broker_client *c = client(b, 1);
+    assert_int_equal(subscribe(b, c, "a"), BROKER_OK);
+    assert_int_equal(send_msg(b, "b", "m", false, true), BROKER_OK);
+    assert_int_equal(subscribe(b, c, "c"), BROKER_TOO_MANY_TOPICS);
+    assert_int_equal(send_msg(b, "c", "m", false, true), BROKER_TOO_MANY_TOPICS);
+    assert_int_equal(send_msg(b, "a", "m", false, true), BROKER_OK); /* existing ones work */
+    assert_int_equal(subscribe(b, c, "b"), BROKER_OK);
+    struct broker_stats st = stats_of(b);
+    assert_int_equal(st.topics, 2);
+    assert_int_equal(st.messages_received, 2);
+    unsubscribe(b, c, "a"); /* "a" keeps a cached message: still alive */
+    assert_int_equal(subscribe(b, c, "c"), BROKER_TOO_MANY_TOPICS);
+    bool was_one;
+    broker_evict_oldest(b, &was_one); /* "b"'s message: "b" still has c */
+    broker_evict_oldest(b, &was_one); /* "a"'s: "a" goes */
+    assert_int_equal(subscribe(b, c, "c"), BROKER_OK);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void max_subscriptions_is_per_client(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(10);
+    config.max_subscriptions = 2;
+    struct broker *b = make_broker_with(&config);
+    struct broker_client *c = client(b, 1), *d = client(b, 2);
+    assert_int_equal(subscribe(b, c, "a"), BROKER_OK);
+    assert_int_equal(subscribe(b, c, "b"), BROKER_OK);
+    assert_int_equal(subscribe(b, c, "b"), BROKER_OK); /* again: adds nothing */
+    assert_int_equal(subscribe(b, c, "c"), BROKER_TOO_MANY_SUBSCRIPTIONS);
+    assert_int_equal(stats_of(b).topics, 2); /* "c" was not made */
+    assert_int_equal(subscribe(b, d, "c"), BROKER_OK);
+    unsubscribe(b, c, "a");
+    assert_int_equal(subscribe(b, c, "c"), BROKER_OK);
+    assert_int_equal(stats_of(b).subscriptions, 3);
+    broker_client_free(c);
+    broker_client_free(d);
+    broker_free(b);
+}
+
 static void cache_false_is_never_cached(void **state)
 {
     (void)state;
@@ -490,7 +655,9 @@ static void a_departing_client_leaves_every_topic(void **state)
         assert_int_equal(deliveries[i].receiver, 2);
     reset_deliveries();
     broker_client_free(stays);
-    assert_int_equal(stats_of(b).topics, 50); /* sent to: they keep their index */
+    /* nobody left and nothing cached: freed, keeping only their index */
+    assert_int_equal(stats_of(b).topics, 0);
+    assert_int_equal(stats_of(b).retired_topics, 50);
     broker_free(b);
 }
 
@@ -504,9 +671,58 @@ static void unused_topics_are_freed(void **state)
     assert_int_equal(stats_of(b).topics, 2);
     unsubscribe(b, c, "a");
     assert_int_equal(stats_of(b).topics, 1);
+    assert_int_equal(stats_of(b).retired_topics, 0); /* "a" had no index to keep */
     send_msg(b, "b", "m", false, false); /* now "b" has an index to keep */
     unsubscribe(b, c, "b");
-    assert_int_equal(stats_of(b).topics, 1);
+    assert_int_equal(stats_of(b).topics, 0);
+    assert_int_equal(stats_of(b).retired_topics, 1);
+    reset_deliveries();
+    subscribe(b, c, "b"); /* back, with its counter */
+    assert_int_equal(stats_of(b).retired_topics, 0);
+    send_msg(b, "b", "m", false, false);
+    assert_delivered(0, 1, 1);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void a_retired_topic_resumes_its_index(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    for (int i = 0; i < 3; i++) /* nobody listens, nothing cached: retired each time */
+        assert_int_equal(send_msg(b, "quiet", "m", false, false), 0);
+    assert_int_equal(stats_of(b).topics, 0);
+    assert_int_equal(stats_of(b).retired_topics, 1);
+    struct broker_client *c = client(b, 1);
+    subscribe(b, c, "quiet");
+    send_all(b, "quiet");
+    assert_delivered(0, 1, 3);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
+}
+
+static void past_max_retired_indexes_fold_and_are_never_reused(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(0);
+    config.max_retired = 10;
+    struct broker *b = make_broker_with(&config);
+    char name[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        for (int k = 0; k <= i % 5; k++)
+            send_msg(b, name, "m", false, false);
+    }
+    assert_int_equal(stats_of(b).retired_topics, 10);
+    struct broker_client *c = client(b, 1);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        subscribe(b, c, name);
+        send_msg(b, name, "m", false, false);
+        assert_true(index_of(deliveries[ndeliveries - 1].line) >= i % 5 + 1);
+    }
     reset_deliveries();
     broker_client_free(c);
     broker_free(b);
@@ -592,24 +808,42 @@ static void a_hundred_thousand_topics(void **state)
     broker_free(b);
 }
 
-static void operations_that_cannot_fail_do_not_allocate(void **state)
+/* replay, unsubscribe and a client's departure cannot fail: an allocation
+ * they make (to keep a retired index, to shrink a table) failing changes
+ * nothing anyone can see */
+static void operations_that_cannot_fail_keep_every_index(void **state)
 {
     (void)state;
-    struct broker *b = make_broker(10);
-    struct broker_client *c = client(b, 1);
-    subscribe(b, c, "t");
-    send_msg(b, "t", "m", true, true);
-    send_msg(b, "u", "m", true, true);
-    reset_deliveries();
-    fail_alloc_reset();
-    replay(b, c, "u", -1);
-    unsubscribe(b, c, "t");
-    broker_client_free(c);
-    struct broker_stats s = stats_of(b);
-    assert_int_equal(fail_alloc_calls(), 0);
-    assert_int_equal(s.topics, 2);
-    reset_deliveries();
-    broker_free(b);
+    bool tripped = true;
+    for (size_t fail_at = 0; tripped; fail_at++) {
+        struct broker *b = make_broker(10);
+        struct broker_client *c = client(b, 1);
+        subscribe(b, c, "t");
+        send_msg(b, "t", "m", true, true); /* to c */
+        send_msg(b, "u", "m", true, true); /* cached */
+        reset_deliveries();
+        fail_alloc_after(fail_at);
+        replay(b, c, "u", -1);
+        unsubscribe(b, c, "t");
+        unsubscribe(b, c, "u");
+        broker_client_free(c);
+        tripped = fail_alloc_tripped();
+        fail_alloc_reset();
+        assert_int_equal(ndeliveries, 1);
+        assert_int_equal(stats_of(b).topics, 0);
+        reset_deliveries();
+        c = client(b, 1);
+        subscribe(b, c, "t");
+        subscribe(b, c, "u");
+        assert_int_equal(ndeliveries, 0); /* "u" was taken */
+        send_all(b, "t");
+        send_all(b, "u");
+        assert_delivered(0, 1, 1);
+        assert_delivered(1, 1, 1);
+        reset_deliveries();
+        broker_client_free(c);
+        broker_free(b);
+    }
 }
 
 /* Allocation failure: each allocation of an operation fails in turn; every
@@ -710,14 +944,12 @@ static bool run_failing_at(const struct scenario *sc, size_t fail_at)
     int rc = sc->op(b, c);
     bool tripped = fail_alloc_tripped();
     fail_alloc_reset();
-    if (tripped) {
-        if (rc != -1)
+    if (tripped && rc != 0) {
+        if (rc != BROKER_NO_MEMORY)
             fail_msg("%s: allocation %zu failed, yet it returned %d", sc->name, fail_at, rc);
         assert_unchanged(&before, b);
         assert_int_equal(sc->op(b, c), 0);
-    } else {
-        assert_int_equal(rc, 0);
-    }
+    } /* else whole, or an allocation it can do without (keeping an index) failed */
     /* no index was used by the failed call: a probe sees the next one */
     reset_deliveries();
     struct broker_client *probe = client(b, 3);
@@ -743,6 +975,55 @@ static void each_allocation_failing_leaves_the_broker_unchanged(void **state)
         if (fail_at == 0)
             fail_msg("%s: allocates nothing, nothing was tested", scenarios[i].name);
     }
+}
+
+/* room_needed: what broker_room_needed promises for a send or subscribe */
+static size_t room_needed(struct broker *b, struct broker_client *c, const char *topic)
+{
+    size_t line_len = strlen(object_of(topic, "m")) + BROKER_INDEX_ROOM;
+    return broker_room_needed(b, c, topic, strlen(topic), line_len);
+}
+
+/* A memory budget makes room for broker_room_needed before each command:
+ * no command may take more, whatever it grows (tables, arrays, caches). */
+static void no_command_takes_more_than_room_needed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+        struct broker *b = make_broker(4);
+        struct broker_client *other = client(b, 2), *c = client(b, 1);
+        subscribe(b, other, "shared");
+        send_all(b, "shared");
+        size_t need = room_needed(b, c, scenarios[i].topic);
+        size_t before = mqd_allocated();
+        assert_int_equal(scenarios[i].op(b, c), 0);
+        if (mqd_allocated() - before > need)
+            fail_msg("%s took %zu bytes, room was made for %zu", scenarios[i].name,
+                     mqd_allocated() - before, need);
+        reset_deliveries();
+        broker_client_free(c);
+        broker_client_free(other);
+        broker_free(b);
+    }
+    /* many topics, subscriptions and cached messages: every table and array
+     * grows on the way */
+    struct broker *b = make_broker(100);
+    struct broker_client *c = client(b, 1);
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "topic %d", i % 1500);
+        size_t need = room_needed(b, c, name), before = mqd_allocated();
+        if (i < 1500)
+            assert_int_equal(subscribe(b, c, name), 0);
+        else
+            assert_int_equal(send_msg(b, name, "m", false, true), 0);
+        size_t taken = mqd_allocated() > before ? mqd_allocated() - before : 0;
+        if (taken > need)
+            fail_msg("command %d took %zu bytes, room was made for %zu", i, taken, need);
+    }
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(b);
 }
 
 static void client_creation_fails_cleanly(void **state)
@@ -790,6 +1071,11 @@ int main(void)
         cmocka_unit_test(one_skips_subscribers_going_away_and_is_cached_when_all_are),
         cmocka_unit_test(one_goes_only_to_current_subscribers),
         cmocka_unit_test(one_without_subscribers_waits_in_the_cache_for_one_taker),
+        cmocka_unit_test(a_replay_stops_at_the_first_refused_line),
+        cmocka_unit_test(a_closing_subscriber_takes_no_replay),
+        cmocka_unit_test(eviction_takes_the_oldest_across_topics),
+        cmocka_unit_test(max_topics_counts_topics_alive),
+        cmocka_unit_test(max_subscriptions_is_per_client),
         cmocka_unit_test(cache_false_is_never_cached),
         cmocka_unit_test(the_cache_keeps_the_last_n),
         cmocka_unit_test(cache_size_zero_caches_nothing),
@@ -803,8 +1089,11 @@ int main(void)
         cmocka_unit_test(stats_count_topics_subscriptions_cache_and_traffic),
         cmocka_unit_test(cache_stats_follow_eviction_and_taken_messages),
         cmocka_unit_test(a_hundred_thousand_topics),
-        cmocka_unit_test(operations_that_cannot_fail_do_not_allocate),
+        cmocka_unit_test(operations_that_cannot_fail_keep_every_index),
+        cmocka_unit_test(a_retired_topic_resumes_its_index),
+        cmocka_unit_test(past_max_retired_indexes_fold_and_are_never_reused),
         cmocka_unit_test(each_allocation_failing_leaves_the_broker_unchanged),
+        cmocka_unit_test(no_command_takes_more_than_room_needed),
         cmocka_unit_test(client_creation_fails_cleanly),
         cmocka_unit_test(broker_creation_fails_cleanly),
     };

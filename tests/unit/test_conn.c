@@ -54,12 +54,14 @@ static struct world *world_new(size_t cache_size)
     struct world *w = calloc(1, sizeof(*w));
     assert_non_null(w);
     w->log = (struct log){.level = LOG_LEVEL_ERROR, .out = stderr};
-    struct broker_config bc = {.cache_size = cache_size, .random_seed = 7, .deliver = conn_deliver};
+    struct broker_config bc = {
+        .cache_size = cache_size, .max_retired = 100, .random_seed = 7, .deliver = conn_deliver};
     w->env.broker = broker_new(&bc);
     assert_non_null(w->env.broker);
     w->env.log = &w->log;
     w->env.max_line = 4096;
     w->env.max_output = 1 << 20;
+    w->env.max_topic_length = 1024;
     w->env.flush_tail = &w->env.flush_list;
     peer_open(w, &w->a);
     peer_open(w, &w->b);

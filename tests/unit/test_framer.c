@@ -107,7 +107,7 @@ static void random_chunkings_give_the_lines_of_the_stream(void **state)
         expected_events(stream, len, MAX_LINE, &want);
         memset(&got, 0, sizeof(got));
         struct framer f;
-        framer_init(&f, MAX_LINE);
+        framer_init(&f, MAX_LINE, NULL);
         /* every third round byte by byte, the others in chunks of 1 to 40 */
         for (size_t at = 0; at < len;) {
             size_t n = round % 3 == 0 ? 1 : 1 + next_random(&rng) % 40;
@@ -129,7 +129,7 @@ static void holds_no_buffer_between_lines(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 100);
+    framer_init(&f, 100, NULL);
     feed(&f, "par", &r);
     assert_non_null(f.tail);
     feed(&f, "tial\nnext\n", &r);
@@ -142,7 +142,7 @@ static void a_line_of_exactly_max_line_bytes_passes(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 5);
+    framer_init(&f, 5, NULL);
     feed(&f, "12345\n", &r);
     feed(&f, "123", &r);
     feed(&f, "45\n", &r);
@@ -158,7 +158,7 @@ static void one_byte_more_is_refused_once_in_one_chunk(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 5);
+    framer_init(&f, 5, NULL);
     feed(&f, "123456\nok\n", &r);
     assert_string_equal(r.text, "#TOO_LONG|ok|");
 }
@@ -168,7 +168,7 @@ static void one_byte_more_is_refused_once_byte_by_byte(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 5);
+    framer_init(&f, 5, NULL);
     const char *bytes = "123456789\nok\n";
     for (size_t i = 0; bytes[i]; i++)
         framer_feed(&f, bytes + i, 1, on_frame, &r);
@@ -180,7 +180,7 @@ static void one_byte_more_is_refused_when_it_comes_with_the_newline(void **state
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 5);
+    framer_init(&f, 5, NULL);
     feed(&f, "12345", &r);
     feed(&f, "6\nok\n", &r);
     assert_string_equal(r.text, "#TOO_LONG|ok|");
@@ -192,7 +192,7 @@ static void a_trickling_long_line_is_reported_once_and_skipped(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 8);
+    framer_init(&f, 8, NULL);
     for (int i = 0; i < 100; i++)
         feed(&f, "xyz", &r);
     assert_string_equal(r.text, "#TOO_LONG|");
@@ -206,7 +206,7 @@ static void never_holds_more_than_the_limit(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 1000);
+    framer_init(&f, 1000, NULL);
     for (int i = 0; i < 100; i++) {
         feed(&f, "0123456789", &r);
         assert_true(f.tail_cap <= 1000);
@@ -223,7 +223,7 @@ static void a_tail_without_memory_is_reported_and_skipped(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 100);
+    framer_init(&f, 100, NULL);
     fail_alloc_after(0);
     feed(&f, "abc", &r);
     assert_true(fail_alloc_tripped());
@@ -239,7 +239,7 @@ static void a_line_completing_without_memory_is_reported(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 1000);
+    framer_init(&f, 1000, NULL);
     feed(&f, "ab", &r); /* the tail starts small */
     char rest[302];
     memset(rest, 'x', 300);
@@ -257,7 +257,7 @@ static void finish_hands_over_an_unfinished_line(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 100);
+    framer_init(&f, 100, NULL);
     feed(&f, "done\nlast", &r);
     assert_true(framer_finish(&f, on_frame, &r));
     assert_string_equal(r.text, "done|last|");
@@ -269,7 +269,7 @@ static void finish_without_an_unfinished_line_reports_nothing(void **state)
     (void)state;
     struct framer f;
     struct record r = {0};
-    framer_init(&f, 4);
+    framer_init(&f, 4, NULL);
     assert_true(framer_finish(&f, on_frame, &r));
     feed(&f, "done\n", &r);
     assert_true(framer_finish(&f, on_frame, &r));
@@ -284,7 +284,7 @@ static void finish_returns_what_the_callback_returned(void **state)
     (void)state;
     struct framer f;
     struct record r = {.stop_after = 1};
-    framer_init(&f, 100);
+    framer_init(&f, 100, NULL);
     feed(&f, "last", &r);
     assert_false(framer_finish(&f, on_frame, &r));
     assert_string_equal(r.text, "last|");
@@ -296,7 +296,7 @@ static void the_callback_can_stop_the_feed(void **state)
     (void)state;
     struct framer f;
     struct record r = {.stop_after = 2};
-    framer_init(&f, 100);
+    framer_init(&f, 100, NULL);
     assert_false(framer_feed(&f, "a\nb\nc\nd", 7, on_frame, &r));
     assert_string_equal(r.text, "a|b|");
     r.stop_after = 0; /* the rest of that chunk, "d" included, is gone */
@@ -309,7 +309,7 @@ static void the_callback_can_stop_the_feed_at_a_too_long_line(void **state)
     (void)state;
     struct framer f;
     struct record r = {.stop_after = 1};
-    framer_init(&f, 3);
+    framer_init(&f, 3, NULL);
     assert_false(framer_feed(&f, "abcd\nnext\n", 10, on_frame, &r));
     assert_string_equal(r.text, "#TOO_LONG|");
     framer_reset(&f);

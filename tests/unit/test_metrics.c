@@ -32,6 +32,15 @@ static const struct metrics_figures figures = {
     .errors_malformed = 17,
     .errors_line_too_long = 18,
     .errors_out_of_memory = 19,
+    .retired_topics = 20,
+    .memory_used = 21,
+    .memory_limit = 22,
+    .cache_evictions = 23,
+    .cache_evicted_one = 24,
+    .clients_evicted = 25,
+    .errors_topic_too_long = 26,
+    .errors_too_many_topics = 27,
+    .errors_too_many_subscriptions = 28,
     .start_time = 1795589491,
     .version = "1.2.3",
 };
@@ -49,9 +58,13 @@ static const char expected[] =
     "mqd_connections_rejected_total{reason=\"max_clients\"} 3\n"
     "mqd_connections_rejected_total{reason=\"fd_exhausted\"} 4\n"
     "mqd_connections_rejected_total{reason=\"out_of_memory\"} 5\n"
-    "# HELP mqd_topics Topics now: those with subscribers, a cache or an index in use.\n"
+    "# HELP mqd_topics Topics now with subscribers or cached messages.\n"
     "# TYPE mqd_topics gauge\n"
     "mqd_topics 6\n"
+    "# HELP mqd_retired_topics Topics freed with no subscribers and nothing cached, their next "
+    "index kept.\n"
+    "# TYPE mqd_retired_topics gauge\n"
+    "mqd_retired_topics 20\n"
     "# HELP mqd_subscriptions Subscriptions now, one per client and topic.\n"
     "# TYPE mqd_subscriptions gauge\n"
     "mqd_subscriptions 7\n"
@@ -78,6 +91,25 @@ static const char expected[] =
     "--max-output.\n"
     "# TYPE mqd_slow_consumer_disconnects_total counter\n"
     "mqd_slow_consumer_disconnects_total 14\n"
+    "# HELP mqd_memory_used_bytes Bytes mqd holds now, counted where they are allocated, as "
+    "--max-memory counts them.\n"
+    "# TYPE mqd_memory_used_bytes gauge\n"
+    "mqd_memory_used_bytes 21\n"
+    "# HELP mqd_memory_limit_bytes The --max-memory budget in bytes; 0: none.\n"
+    "# TYPE mqd_memory_limit_bytes gauge\n"
+    "mqd_memory_limit_bytes 22\n"
+    "# HELP mqd_cache_evictions_total Cached messages evicted, oldest first, to keep within "
+    "--max-memory.\n"
+    "# TYPE mqd_cache_evictions_total counter\n"
+    "mqd_cache_evictions_total 23\n"
+    "# HELP mqd_cache_evicted_one_total Of the evicted messages, delivery \"one\" messages no "
+    "subscriber had taken: lost.\n"
+    "# TYPE mqd_cache_evicted_one_total counter\n"
+    "mqd_cache_evicted_one_total 24\n"
+    "# HELP mqd_clients_evicted_total Clients disconnected for holding the most memory when "
+    "--max-memory was reached.\n"
+    "# TYPE mqd_clients_evicted_total counter\n"
+    "mqd_clients_evicted_total 25\n"
     "# HELP mqd_protocol_errors_total Error replies sent to clients, by reason.\n"
     "# TYPE mqd_protocol_errors_total counter\n"
     "mqd_protocol_errors_total{reason=\"utf8\"} 15\n"
@@ -85,6 +117,9 @@ static const char expected[] =
     "mqd_protocol_errors_total{reason=\"malformed\"} 17\n"
     "mqd_protocol_errors_total{reason=\"line_too_long\"} 18\n"
     "mqd_protocol_errors_total{reason=\"out_of_memory\"} 19\n"
+    "mqd_protocol_errors_total{reason=\"topic_too_long\"} 26\n"
+    "mqd_protocol_errors_total{reason=\"too_many_topics\"} 27\n"
+    "mqd_protocol_errors_total{reason=\"too_many_subscriptions\"} 28\n"
     "# HELP mqd_start_time_seconds Start time of the process, in unix time.\n"
     "# TYPE mqd_start_time_seconds gauge\n"
     "mqd_start_time_seconds 1795589491\n"
@@ -95,7 +130,7 @@ static const char expected[] =
 static void renders_every_family_in_the_text_format(void **state)
 {
     (void)state;
-    char out[4096];
+    char out[8192];
     size_t len = metrics_render(&figures, out, sizeof(out));
     assert_string_equal(out, expected);
     assert_int_equal(len, sizeof(expected) - 1);
@@ -106,9 +141,9 @@ static void renders_every_family_in_the_text_format(void **state)
 static void families_are_well_formed(void **state)
 {
     (void)state;
-    char out[4096];
+    char out[8192];
     metrics_render(&figures, out, sizeof(out));
-    char family[128] = "", seen[4096] = " ";
+    char family[128] = "", seen[8192] = " ";
     int families = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char name[128], type[32];
@@ -134,7 +169,7 @@ static void families_are_well_formed(void **state)
         assert_memory_equal(line, family, n);
         assert_true(line[n] == ' ' || line[n] == '{');
     }
-    assert_int_equal(families, 15);
+    assert_int_equal(families, 21);
 }
 
 static void measures_when_out_of_room(void **state)
@@ -162,7 +197,7 @@ static void the_largest_figures_print_whole(void **state)
     struct metrics_figures f = figures;
     f.bytes_sent = UINT64_MAX;
     f.start_time = 0;
-    char out[4096];
+    char out[8192];
     metrics_render(&f, out, sizeof(out));
     assert_non_null(strstr(out, "\nmqd_sent_bytes_total 18446744073709551615\n"));
     assert_non_null(strstr(out, "\nmqd_start_time_seconds 0\n"));
@@ -173,7 +208,7 @@ static void the_version_label_is_escaped(void **state)
     (void)state;
     struct metrics_figures f = figures;
     f.version = "1\"2\\3\n4";
-    char out[4096];
+    char out[8192];
     metrics_render(&f, out, sizeof(out));
     assert_non_null(strstr(out, "\nmqd_build_info{version=\"1\\\"2\\\\3\\n4\"} 1\n"));
 }

@@ -31,6 +31,10 @@ static void defaults(void **state)
     assert_int_equal(o.max_line, 1 << 20);
     assert_int_equal(o.max_output, 32 << 20);
     assert_int_equal(o.max_clients, 10000);
+    assert_true(o.max_memory == OPTIONS_MAX_MEMORY_AUTO);
+    assert_int_equal(o.max_topic_length, 1024);
+    assert_int_equal(o.max_topics, 1000000);
+    assert_int_equal(o.max_subscriptions, 100000);
     assert_int_equal(o.log_level, LOG_LEVEL_INFO);
     assert_null(o.log_file);
     assert_null(o.config);
@@ -69,6 +73,14 @@ static void field_text(const struct options *o, const char *name, char *out, siz
         snprintf(out, cap, "%zu", o->max_output);
     else if (strcmp(name, "max-clients") == 0)
         snprintf(out, cap, "%zu", o->max_clients);
+    else if (strcmp(name, "max-memory") == 0)
+        snprintf(out, cap, "%zu", o->max_memory);
+    else if (strcmp(name, "max-topic-length") == 0)
+        snprintf(out, cap, "%zu", o->max_topic_length);
+    else if (strcmp(name, "max-topics") == 0)
+        snprintf(out, cap, "%zu", o->max_topics);
+    else if (strcmp(name, "max-subscriptions") == 0)
+        snprintf(out, cap, "%zu", o->max_subscriptions);
     else if (strcmp(name, "log-file") == 0)
         snprintf(out, cap, "%s", o->log_file);
     else if (strcmp(name, "metrics") == 0)
@@ -107,6 +119,12 @@ static void every_long_option_in_all_three_forms(void **state)
         {"max-line", "2k", "2048"},
         {"max-output", "3M", "3145728"},
         {"max-clients", "4", "4"},
+        {"max-memory", "64m", "67108864"},
+        {"max-memory", "0", "0"},
+        {"max-memory", "1m", "1048576"},
+        {"max-topic-length", "2k", "2048"},
+        {"max-topics", "5", "5"},
+        {"max-subscriptions", "6", "6"},
         {"log-level", "debug", "level 3"},
         {"log-file", "/var/log/m.log", "/var/log/m.log"},
         {"metrics", "[::1]:9100", "on ::1 9100"},
@@ -333,11 +351,17 @@ static void values_at_their_bounds(void **state)
     assert_int_equal(PARSE(&o, "65535", "1000000"), OPTIONS_OK);
     assert_int_equal(o.port, 65535);
     assert_int_equal(o.cache_size, 1000000);
-    assert_int_equal(PARSE(&o, "--max-line=1", "--max-clients=1", "--max-output=1"), OPTIONS_OK);
+    assert_int_equal(PARSE(&o, "--max-line=1", "--max-clients=1", "--max-output=34"), OPTIONS_OK);
     assert_int_equal(o.max_line, 1);
     assert_int_equal(o.max_clients, 1);
-    assert_int_equal(o.max_output, 1);
-    assert_int_equal(PARSE(&o, "--max-line=1g", "--max-clients=1000000"), OPTIONS_OK);
+    assert_int_equal(o.max_output, 34);
+    assert_int_equal(PARSE(&o, "--max-topic-length=1", "--max-topics=1", "--max-subscriptions=1"),
+                     OPTIONS_OK);
+    assert_int_equal(o.max_topic_length, 1);
+    assert_int_equal(o.max_topics, 1);
+    assert_int_equal(o.max_subscriptions, 1);
+    assert_int_equal(PARSE(&o, "--max-line=1g", "--max-output=2g", "--max-clients=1000000"),
+                     OPTIONS_OK);
     assert_int_equal(o.max_line, 1 << 30);
     assert_int_equal(o.max_clients, 1000000);
 }
@@ -401,6 +425,8 @@ static void usage_lists_every_option_with_its_default(void **state)
         "--max-line",  "1m",       "--max-output", "32m",       "--max-clients", "10000",
         "--log-level", "info",     "--help",       "--version", "PORT",          "CACHE_SIZE",
         "--log-file",  "--config", "--metrics",    "ADDR:PORT", "[::1]:9100",
+        "--max-memory", "--max-topic-length", "1k", "--max-topics", "1000000",
+        "--max-subscriptions", "100000",
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         if (!strstr(text, wanted[i]))
@@ -451,6 +477,11 @@ static void errors_name_what_is_wrong(void **state)
         {{"--metrics", "::1:9100"}, "'::1:9100' for --metrics"},
         {{"--metrics", "127.0.0.1:65536"}, "'127.0.0.1:65536' for --metrics"},
         {{"--metrics", "127.0.0.1"}, "'127.0.0.1' for --metrics"},
+        {{"--max-memory", "1023k"}, "'1023k' for --max-memory"},
+        {{"--max-memory", "-1"}, "--max-memory"},
+        {{"--max-topic-length", "0"}, "--max-topic-length"},
+        {{"--max-topics", "0"}, "--max-topics"},
+        {{"--max-subscriptions", "0"}, "--max-subscriptions"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *argv[5] = {"mqd"};
@@ -463,6 +494,25 @@ static void errors_name_what_is_wrong(void **state)
             fail_msg("error '%s' does not name '%s'", err, cases[i].named);
         assert_null(strchr(err, '\n'));
     }
+}
+
+/* --max-output must hold the longest line a client can be delivered: the
+ * longest input line and its index */
+static void max_output_must_hold_the_longest_line(void **state)
+{
+    (void)state;
+    struct options o;
+    assert_int_equal(PARSE(&o, "--max-line", "1k", "--max-output", "1057"), OPTIONS_OK);
+    assert_int_equal(PARSE(&o, "--max-line", "1k", "--max-output", "1056"), OPTIONS_CONFLICT);
+    assert_non_null(strstr(err, "--max-output 1056"));
+    assert_non_null(strstr(err, "--max-line 1024"));
+    assert_null(strchr(err, '\n'));
+    assert_int_equal(PARSE(&o, "--max-output", "512k"), OPTIONS_CONFLICT); /* --max-line 1m */
+    assert_int_equal(PARSE(&o, "--config", write_config("max-output 1m\n")), OPTIONS_CONFLICT);
+    remove_config();
+    assert_int_equal(PARSE(&o, "--config", write_config("max-line 1k\nmax-output 2k\n")),
+                     OPTIONS_OK);
+    remove_config();
 }
 
 int main(void)
@@ -487,6 +537,7 @@ int main(void)
         cmocka_unit_test(malformed_and_oversized_sizes_are_refused),
         cmocka_unit_test(usage_lists_every_option_with_its_default),
         cmocka_unit_test(errors_name_what_is_wrong),
+        cmocka_unit_test(max_output_must_hold_the_longest_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

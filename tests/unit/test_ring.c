@@ -33,8 +33,9 @@ static void assert_indexes(const struct ring *r, const uint64_t *want, size_t n)
 static void keeps_the_newest_max_entries(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 3);
+    ring_init(&r, 3, &ages);
     for (uint64_t i = 0; i < 10; i++)
         push(&r, i, false);
     assert_indexes(&r, (uint64_t[]){7, 8, 9}, 3);
@@ -46,8 +47,9 @@ static void keeps_the_newest_max_entries(void **state)
 static void grows_on_demand_up_to_max(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 100);
+    ring_init(&r, 100, &ages);
     push(&r, 0, false);
     assert_true(r.cap < 100);
     for (uint64_t i = 1; i < 150; i++)
@@ -61,8 +63,9 @@ static void grows_on_demand_up_to_max(void **state)
 static void zero_max_caches_nothing(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 0);
+    ring_init(&r, 0, &ages);
     push(&r, 0, false);
     assert_int_equal(r.len, 0);
     ring_clear(&r);
@@ -71,13 +74,17 @@ static void zero_max_caches_nothing(void **state)
 static void removes_handed_over_once_entries_only(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 4);
+    ring_init(&r, 4, &ages);
     for (uint64_t i = 0; i < 6; i++) /* wraps: holds 2..5 */
         push(&r, i, i % 2 == 1);
-    ring_remove_once_after(&r, 3); /* 5 is once and above 3 */
+    ring_remove_once_between(&r, 3, 5); /* 5 is once and above 3 */
     assert_indexes(&r, (uint64_t[]){2, 3, 4}, 3);
-    ring_remove_once_after(&r, -1); /* 3 goes too */
+    push(&r, 7, true);
+    ring_remove_once_between(&r, -1, 4); /* 3 goes too, 7 is above the last */
+    assert_indexes(&r, (uint64_t[]){2, 4, 7}, 3);
+    ring_remove_once_between(&r, 6, 7);
     assert_indexes(&r, (uint64_t[]){2, 4}, 2);
     push(&r, 6, false);
     assert_indexes(&r, (uint64_t[]){2, 4, 6}, 3);
@@ -92,23 +99,109 @@ static struct buf *line_of(size_t len)
     return b;
 }
 
-static void counts_the_bytes_it_holds(void **state)
+static void the_ages_count_what_every_ring_holds(void **state)
 {
     (void)state;
-    struct ring r;
-    ring_init(&r, 3);
+    struct ring_ages ages = {0};
+    struct ring r, other;
+    ring_init(&r, 3, &ages);
+    ring_init(&other, 3, &ages);
     for (uint64_t i = 0; i < 3; i++) { /* 1 + 2 + 3 bytes */
         assert_int_equal(ring_reserve(&r), 0);
         ring_push(&r, line_of(i + 1), i, i == 1);
     }
-    assert_int_equal(r.bytes, 6);
+    assert_int_equal(ring_reserve(&other), 0);
+    ring_push(&other, line_of(100), 0, false);
+    assert_int_equal(ages.messages, 4);
+    assert_int_equal(ages.bytes, 106);
     assert_int_equal(ring_reserve(&r), 0);
     ring_push(&r, line_of(10), 3, false); /* drops the 1-byte oldest */
-    assert_int_equal(r.bytes, 15);
-    ring_remove_once_after(&r, -1); /* the 2-byte once entry */
-    assert_int_equal(r.bytes, 13);
+    assert_int_equal(ages.bytes, 115);
+    ring_remove_once_between(&r, -1, 3); /* the 2-byte once entry */
+    assert_int_equal(ages.messages, 3);
+    assert_int_equal(ages.bytes, 113);
     ring_clear(&r);
-    assert_int_equal(r.bytes, 0);
+    assert_int_equal(ages.messages, 1);
+    assert_int_equal(ages.bytes, 100);
+    ring_clear(&other);
+    assert_int_equal(ages.messages, 0);
+    assert_int_equal(ages.bytes, 0);
+    assert_null(ages.oldest);
+    assert_null(ages.newest);
+}
+
+/* push_to: caches a one-byte line with this index in r */
+static void push_to(struct ring *r, uint64_t index)
+{
+    assert_int_equal(ring_reserve(r), 0);
+    ring_push(r, line(), index, false);
+}
+
+static void the_oldest_line_of_all_rings_comes_first(void **state)
+{
+    (void)state;
+    struct ring_ages ages = {0};
+    struct ring a, b;
+    ring_init(&a, 2, &ages);
+    ring_init(&b, 10, &ages);
+    assert_null(ring_ages_oldest(&ages));
+    push_to(&b, 0);
+    push_to(&a, 0);
+    push_to(&b, 1);
+    push_to(&a, 1);
+    push_to(&a, 2); /* a drops its 0: b's 0 is now the oldest of all */
+    /* cached in the order b0 a0 b1 a1 a2, and a0 is gone */
+    const struct ring *order[] = {&b, &b, &a, &a};
+    const uint64_t indexes[] = {0, 1, 1, 2};
+    for (size_t i = 0; i < 4; i++) {
+        struct ring *oldest = ring_ages_oldest(&ages);
+        assert_ptr_equal(oldest, order[i]);
+        assert_int_equal(ring_at(oldest, 0)->index, indexes[i]);
+        assert_false(ring_drop_oldest(oldest));
+    }
+    assert_null(ring_ages_oldest(&ages));
+    assert_int_equal(a.len + b.len, 0);
+    assert_int_equal(ages.messages, 0);
+    ring_clear(&a);
+    ring_clear(&b);
+}
+
+static void dropping_the_oldest_says_whether_it_was_once(void **state)
+{
+    (void)state;
+    struct ring_ages ages = {0};
+    struct ring r;
+    ring_init(&r, 4, &ages);
+    push(&r, 0, true);
+    push(&r, 1, false);
+    assert_true(ring_drop_oldest(&r));
+    assert_false(ring_drop_oldest(&r));
+    assert_int_equal(r.len, 0);
+    push(&r, 2, true); /* usable again, and in the age order again */
+    assert_ptr_equal(ring_ages_oldest(&ages), &r);
+    ring_clear(&r);
+}
+
+/* removing from the middle keeps the age order of the others intact */
+static void removing_once_entries_keeps_the_age_order(void **state)
+{
+    (void)state;
+    struct ring_ages ages = {0};
+    struct ring a, b;
+    ring_init(&a, 10, &ages);
+    ring_init(&b, 10, &ages);
+    push_to(&a, 0);
+    assert_int_equal(ring_reserve(&b), 0);
+    ring_push(&b, line(), 0, true);
+    push_to(&a, 1);
+    ring_remove_once_between(&b, -1, 0);
+    assert_int_equal(ages.messages, 2);
+    assert_ptr_equal(ring_ages_oldest(&ages), &a);
+    assert_false(ring_drop_oldest(&a));
+    assert_ptr_equal(ring_ages_oldest(&ages), &a);
+    assert_int_equal(ring_at(&a, 0)->index, 1);
+    ring_clear(&a);
+    ring_clear(&b);
 }
 
 static void index_above_a_floor(void **state)
@@ -124,8 +217,9 @@ static void index_above_a_floor(void **state)
 static void a_full_ring_pushes_without_allocating(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 5);
+    ring_init(&r, 5, &ages);
     for (uint64_t i = 0; i < 5; i++)
         push(&r, i, false);
     struct buf *extra = line();
@@ -143,8 +237,9 @@ static void a_full_ring_pushes_without_allocating(void **state)
 static void reserve_fails_cleanly_out_of_memory(void **state)
 {
     (void)state;
+    struct ring_ages ages = {0};
     struct ring r;
-    ring_init(&r, 10);
+    ring_init(&r, 10, &ages);
     for (uint64_t i = 0; i < 4; i++)
         push(&r, i, false);
     fail_alloc_after(0);
@@ -163,7 +258,10 @@ int main(void)
         cmocka_unit_test(grows_on_demand_up_to_max),
         cmocka_unit_test(zero_max_caches_nothing),
         cmocka_unit_test(removes_handed_over_once_entries_only),
-        cmocka_unit_test(counts_the_bytes_it_holds),
+        cmocka_unit_test(the_ages_count_what_every_ring_holds),
+        cmocka_unit_test(the_oldest_line_of_all_rings_comes_first),
+        cmocka_unit_test(dropping_the_oldest_says_whether_it_was_once),
+        cmocka_unit_test(removing_once_entries_keeps_the_age_order),
         cmocka_unit_test(index_above_a_floor),
         cmocka_unit_test(a_full_ring_pushes_without_allocating),
         cmocka_unit_test(reserve_fails_cleanly_out_of_memory),

@@ -1,0 +1,164 @@
+#include "mqd/budget.h"
+
+#include "mqd/alloc.h"
+#include "mqd/broker.h"
+#include "mqd/conn.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* the heap is trimmed only when at least this much was freed: a trim walks
+ * the heap, which is not worth it for small change */
+#define GIVE_BACK_MIN (8u * 1024 * 1024)
+
+struct budget {
+    size_t limit;
+    struct broker *broker;
+    struct conn_env *clients;
+    const struct log *log;
+    size_t high_water; /* the most held since the last trim */
+    struct log_limit one_warnings;
+};
+
+struct budget *budget_new(const struct budget_config *config)
+{
+    struct budget *b = mqd_calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->limit = config->limit;
+    b->broker = config->broker;
+    b->clients = config->clients;
+    b->log = config->log;
+    if (b->limit)
+        mqd_set_ceiling(b->limit + config->slack);
+    return b;
+}
+
+void budget_free(struct budget *b)
+{
+    if (!b)
+        return;
+    mqd_set_ceiling(0);
+    mqd_free(b);
+}
+
+size_t budget_limit(const struct budget *b) { return b->limit; }
+
+static bool fits(const struct budget *b, size_t need)
+{
+    size_t held = mqd_allocated();
+    return need <= b->limit && held <= b->limit - need;
+}
+
+/* evict_cached: step 1, one cached message; false when none is left */
+static bool evict_cached(struct budget *b)
+{
+    bool was_one;
+    if (!broker_evict_oldest(b->broker, &was_one))
+        return false;
+    uint64_t held;
+    if (was_one && log_limit_allow(&b->one_warnings, &held))
+        log_warn(b->log,
+                 "a delivery \"one\" message was evicted from the cache for --max-memory before "
+                 "any subscriber took it (%llu similar not logged)",
+                 (unsigned long long)held);
+    return true;
+}
+
+bool budget_make_room(struct budget *b, size_t need, const void *requester)
+{
+    if (!b || b->limit == 0)
+        return true;
+    while (!fits(b, need)) {
+        if (evict_cached(b))
+            continue;
+        if (conn_evict_biggest(b->clients, requester, b->limit) != CONN_EVICTED_OTHER)
+            return false;
+    }
+    return true;
+}
+
+void budget_give_back(struct budget *b)
+{
+    size_t held = mqd_allocated();
+    if (held > b->high_water) {
+        b->high_water = held;
+        return;
+    }
+    if (b->high_water - held >= GIVE_BACK_MIN && held < b->high_water / 2) {
+        malloc_trim(0);
+        b->high_water = held;
+    }
+}
+
+size_t budget_parse_cgroup_limit(const char *text)
+{
+    if (strncmp(text, "max", 3) == 0)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || (*end && *end != '\n'))
+        return 0;
+    /* cgroup v1 says "no limit" with a number near 2^63 */
+    if (v >= (1ULL << 60) || v > SIZE_MAX)
+        return 0;
+    return (size_t)v;
+}
+
+/* read_small_file: the first line of a small file, or -1 */
+static int read_small_file(const char *path, char *out, size_t len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char *got = fgets(out, (int)len, f);
+    fclose(f);
+    return got ? 0 : -1;
+}
+
+/* cgroup_limit: the lowest memory limit on the way from mqd's cgroup (v2) up
+ * to the root, or the v1 memory controller's; 0 when none */
+static size_t cgroup_limit(void)
+{
+    char line[4096], path[4200], value[64];
+    size_t lowest = 0;
+    if (read_small_file("/proc/self/cgroup", line, sizeof(line)) == 0 &&
+        strncmp(line, "0::", 3) == 0) {
+        char *dir = line + 3;
+        dir[strcspn(dir, "\n")] = '\0';
+        for (;;) {
+            snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", dir);
+            size_t v;
+            if (read_small_file(path, value, sizeof(value)) == 0 &&
+                (v = budget_parse_cgroup_limit(value)) && (!lowest || v < lowest))
+                lowest = v;
+            char *slash = strrchr(dir, '/');
+            if (!slash || slash == dir)
+                break;
+            *slash = '\0';
+        }
+    }
+    if (!lowest &&
+        read_small_file("/sys/fs/cgroup/memory/memory.limit_in_bytes", value, sizeof(value)) == 0)
+        lowest = budget_parse_cgroup_limit(value);
+    return lowest;
+}
+
+size_t budget_default_limit(char *why, size_t why_len)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t machine = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+    size_t cgroup = cgroup_limit();
+    const double gib = 1024.0 * 1024 * 1024;
+    if (cgroup && (!machine || cgroup < machine)) {
+        snprintf(why, why_len, "half of the cgroup's memory limit, %.1f GiB", (double)cgroup / gib);
+        return cgroup / 2;
+    }
+    snprintf(why, why_len, "half of the machine's %.1f GiB", (double)machine / gib);
+    return machine / 2;
+}
