@@ -5,6 +5,7 @@
 #include "mqd/conn.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,31 +122,67 @@ static int read_small_file(const char *path, char *out, size_t len)
     return got ? 0 : -1;
 }
 
-/* cgroup_limit: the lowest memory limit on the way from mqd's cgroup (v2) up
- * to the root, or the v1 memory controller's; 0 when none */
+/* lowest_on_the_way_up: the lowest limit in `file` of the cgroup directory
+ * `root``dir` and its parents up to `root`; 0 when none */
+static size_t lowest_on_the_way_up(const char *root, char *dir, const char *file)
+{
+    char path[4400], value[64];
+    size_t lowest = 0;
+    for (;;) {
+        snprintf(path, sizeof(path), "%s%s/%s", root, dir, file);
+        size_t v;
+        if (read_small_file(path, value, sizeof(value)) == 0 &&
+            (v = budget_parse_cgroup_limit(value)) && (!lowest || v < lowest))
+            lowest = v;
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+    }
+    return lowest;
+}
+
+/* is_memory_controller: whether a v1 line's controller list names memory */
+static bool is_memory_controller(const char *list, size_t len)
+{
+    while (len > 0) {
+        size_t n = strcspn(list, ",:");
+        if (n == 6 && strncmp(list, "memory", 6) == 0)
+            return true;
+        if (n >= len || list[n] != ',')
+            break;
+        list += n + 1;
+        len -= n + 1;
+    }
+    return false;
+}
+
+/* cgroup_limit: the lowest memory limit of mqd's cgroups, v2 ("0::/path",
+ * memory.max) or v1 (the memory controller's memory.limit_in_bytes), on
+ * the way up to the root; 0 when none */
 static size_t cgroup_limit(void)
 {
-    char line[4096], path[4200], value[64];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return 0;
+    char line[4096];
     size_t lowest = 0;
-    if (read_small_file("/proc/self/cgroup", line, sizeof(line)) == 0 &&
-        strncmp(line, "0::", 3) == 0) {
-        char *dir = line + 3;
-        dir[strcspn(dir, "\n")] = '\0';
-        for (;;) {
-            snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", dir);
-            size_t v;
-            if (read_small_file(path, value, sizeof(value)) == 0 &&
-                (v = budget_parse_cgroup_limit(value)) && (!lowest || v < lowest))
-                lowest = v;
-            char *slash = strrchr(dir, '/');
-            if (!slash || slash == dir)
-                break;
-            *slash = '\0';
-        }
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *controllers = strchr(line, ':');
+        char *dir = controllers ? strchr(controllers + 1, ':') : NULL;
+        if (!dir)
+            continue;
+        size_t list_len = (size_t)(dir - controllers - 1);
+        size_t v = 0;
+        if (list_len == 0)
+            v = lowest_on_the_way_up("/sys/fs/cgroup", dir + 1, "memory.max");
+        else if (is_memory_controller(controllers + 1, list_len))
+            v = lowest_on_the_way_up("/sys/fs/cgroup/memory", dir + 1, "memory.limit_in_bytes");
+        if (v && (!lowest || v < lowest))
+            lowest = v;
     }
-    if (!lowest &&
-        read_small_file("/sys/fs/cgroup/memory/memory.limit_in_bytes", value, sizeof(value)) == 0)
-        lowest = budget_parse_cgroup_limit(value);
+    fclose(f);
     return lowest;
 }
 

@@ -82,13 +82,14 @@ static int resize(struct retired *r, size_t nslots)
 }
 
 /* slots_needed: the slot count that holds every entry kept or reserved at a
- * load of at most 1/2, or 0 when the present one does */
+ * load of at most 3/4 (probe runs stay short with a keyed hash), or 0 when
+ * the present one does */
 static size_t slots_needed(const struct retired *r)
 {
     size_t promised = r->count + r->reserved + 1;
     if (!r->slots)
         return MIN_SLOTS;
-    return promised * 2 > r->mask + 1 ? (r->mask + 1) * 2 : 0;
+    return promised > (r->mask + 1) / 4 * 3 ? (r->mask + 1) * 2 : 0;
 }
 
 enum retired_reservation retired_reserve(struct retired *r)

@@ -119,7 +119,7 @@ static int open_signals(struct server *s)
 
 /* the retired topics' indexes may take this share of --max-memory at most */
 #define RETIRED_SHARE 16
-#define RETIRED_ENTRY_BYTES 32 /* retired.h: 16-byte slots, at least half empty */
+#define RETIRED_ENTRY_BYTES 43 /* retired.h: 16-byte slots, at least 3/8 used */
 
 static size_t max_retired(const struct server_config *c)
 {

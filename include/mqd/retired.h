@@ -21,9 +21,9 @@
  * chance of about n^2 / 2^65 among n topics kept) share the higher of their
  * indexes, with the same outcome.
  *
- * Costs: every call is O(1) expected; the store holds 32 bytes per topic
- * kept or reserved at most (16-byte slots, at least half empty) plus 32 KiB
- * of floors.
+ * Costs: every call is O(1) expected; the store holds at most 43 bytes per
+ * topic kept or reserved (16-byte slots, 3/8 to 3/4 of them used) plus
+ * 32 KiB of floors.
  */
 #ifndef MQD_RETIRED_H
 #define MQD_RETIRED_H
