@@ -124,7 +124,8 @@ static int send_all(struct broker *b, const char *topic)
 /* index_of: the index at the end of a delivered line. */
 static long index_of(const struct buf *line)
 {
-    const char *key = strstr(line->data, ", \"index\": ");
+    /* the line is not NUL-terminated: its digits end at the '}' */
+    const char *key = memmem(line->data, line->len, ", \"index\": ", 11);
     assert_non_null(key);
     return strtol(key + 11, NULL, 10);
 }

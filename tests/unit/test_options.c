@@ -510,9 +510,11 @@ static void max_output_must_hold_the_longest_line(void **state)
     assert_int_equal(PARSE(&o, "--max-output", "512k"), OPTIONS_CONFLICT); /* --max-line 1m */
     assert_int_equal(PARSE(&o, "--config", write_config("max-output 1m\n")), OPTIONS_CONFLICT);
     remove_config();
+    options_free(&o);
     assert_int_equal(PARSE(&o, "--config", write_config("max-line 1k\nmax-output 2k\n")),
                      OPTIONS_OK);
     remove_config();
+    options_free(&o);
 }
 
 int main(void)
