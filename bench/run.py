@@ -18,6 +18,7 @@ BENCH = os.path.join(ROOT, "build-bench", "bench", "mqd-bench")
 DOC = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PINNED = os.cpu_count() >= 2
+MQD_EXTRA = []   # more mqd arguments (bench/compare.py sets them)
 
 # scenario: (title, bench args, figures: (key, label, higher is better))
 SCENARIOS = {
@@ -49,7 +50,8 @@ def free_port():
 def start(server):
     port = free_port()
     if server == "mqd":
-        argv = [MQD, "--port", str(port), "--max-clients", "20000", "--log-level", "warn"]
+        argv = [MQD, "--port", str(port), "--max-clients", "20000", "--log-level", "warn",
+                *MQD_EXTRA]
     elif server == "redis":
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--maxclients", "20000", "--loglevel", "warning"]
