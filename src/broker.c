@@ -333,6 +333,21 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
     return need;
 }
 
+size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
+                         size_t line_len)
+{
+    /* broker_room_needed's terms, each at its largest for any topic: a new
+     * one's, plus an existing one's ring and subscriber array doubling */
+    size_t first_ring = b->cache_size < 4 ? b->cache_size : 4;
+    size_t largest_ring = b->cache_size * sizeof(struct ring_entry);
+    size_t largest_subs = 2 * (b->subs->count + 4) * sizeof(struct sub *);
+    return line_len + sizeof(struct buf) + sizeof(struct sub) + table_reserve_cost(b->subs, 1) +
+           retired_reserve_cost(b->retired) +
+           array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD +
+           sizeof(struct topic) + len + table_reserve_cost(b->topics, 1) +
+           first_ring * sizeof(struct ring_entry) + largest_ring + largest_subs;
+}
+
 /* random_below: a uniform pick in [0, n), n > 0: xorshift64*, rejecting the
  * draws above the largest multiple of n so no subscriber is favoured. */
 static size_t random_below(struct broker *b, size_t n)

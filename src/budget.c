@@ -70,6 +70,11 @@ static bool evict_cached(struct budget *b)
     return true;
 }
 
+bool budget_has_room(const struct budget *b, size_t need)
+{
+    return !b || b->limit == 0 || fits(b, need);
+}
+
 bool budget_make_room(struct budget *b, size_t need, const void *requester)
 {
     if (!b || b->limit == 0)

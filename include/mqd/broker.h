@@ -126,6 +126,12 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
 size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
                           const char *topic, size_t len, size_t line_len);
 
+/* broker_room_bound: an upper bound on broker_room_needed for any topic of
+ * `len` bytes, found without looking the topic up: a budget with this much
+ * room to spare need not ask more. O(1). */
+size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
+                         size_t line_len);
+
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a
  * delivery "one" message, which is then delivered to nobody. O(1). */

@@ -61,6 +61,10 @@ void budget_free(struct budget *b);
  * the clients. */
 bool budget_make_room(struct budget *b, size_t need, const void *requester);
 
+/* budget_has_room: whether `need` more bytes fit now, freeing nothing. A
+ * NULL budget always has room. O(1). */
+bool budget_has_room(const struct budget *b, size_t need);
+
 /* budget_give_back: returns freed heap pages to the system once the count
  * has fallen by half since it was last high, so RSS follows what mqd holds.
  * Cheap to call every loop iteration. */

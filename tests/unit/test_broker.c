@@ -982,7 +982,11 @@ static void each_allocation_failing_leaves_the_broker_unchanged(void **state)
 static size_t room_needed(struct broker *b, struct broker_client *c, const char *topic)
 {
     size_t line_len = strlen(object_of(topic, "m")) + BROKER_INDEX_ROOM;
-    return broker_room_needed(b, c, topic, strlen(topic), line_len);
+    size_t need = broker_room_needed(b, c, topic, strlen(topic), line_len);
+    size_t bound = broker_room_bound(b, c, strlen(topic), line_len);
+    if (need > bound)
+        fail_msg("%s: room needed %zu is above the bound %zu", topic, need, bound);
+    return need;
 }
 
 /* A memory budget makes room for broker_room_needed before each command:
@@ -1024,6 +1028,16 @@ static void no_command_takes_more_than_room_needed(void **state)
     }
     reset_deliveries();
     broker_client_free(c);
+    /* one topic's subscriber array growing: 300 clients join "crowded" */
+    struct broker_client *many[300];
+    for (int i = 0; i < 300; i++) {
+        many[i] = client(b, i % 8);
+        size_t need = room_needed(b, many[i], "crowded"), before = mqd_allocated();
+        assert_int_equal(subscribe(b, many[i], "crowded"), 0);
+        assert_true(mqd_allocated() - before <= need);
+    }
+    for (int i = 0; i < 300; i++)
+        broker_client_free(many[i]);
     broker_free(b);
 }
 
