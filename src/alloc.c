@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 /* the allocator's own figures: process-wide, as the heap they describe */
-static size_t allocated;
+size_t alloc_held_bytes;
 static size_t ceiling;
 
 /* fits: whether `more` bytes may be taken now. The block malloc returns may
@@ -12,13 +12,13 @@ static size_t ceiling;
  * is held against the ceiling, which a few bytes of rounding cannot matter to. */
 static int fits(size_t more)
 {
-    return ceiling == 0 || (more <= ceiling && allocated <= ceiling - more);
+    return ceiling == 0 || (more <= ceiling && alloc_held_bytes <= ceiling - more);
 }
 
 static void *counted(void *p)
 {
     if (p)
-        allocated += malloc_usable_size(p);
+        alloc_held_bytes += malloc_usable_size(p);
     return p;
 }
 
@@ -39,17 +39,15 @@ void *mqd_realloc(void *ptr, size_t size)
     void *p = alloc_system_realloc(ptr, size);
     if (!p)
         return NULL;
-    allocated -= before;
+    alloc_held_bytes -= before;
     return counted(p);
 }
 
 void mqd_free(void *ptr)
 {
     if (ptr)
-        allocated -= malloc_usable_size(ptr);
+        alloc_held_bytes -= malloc_usable_size(ptr);
     free(ptr);
 }
-
-size_t mqd_allocated(void) { return allocated; }
 
 void mqd_set_ceiling(size_t bytes) { ceiling = bytes; }

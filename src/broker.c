@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <string.h>
 
+/* the allocator's overhead on each of the few blocks one command allocates */
+#define BLOCK_OVERHEAD 64
+
 struct topic {
     struct sub **subs; /* swap-remove array; each sub knows its position */
     size_t nsubs;
@@ -55,6 +58,8 @@ struct broker {
     uint64_t messages_delivered;
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
+    size_t room_constant; /* broker_room_bound's terms that never change */
+    size_t retired_cost;  /* retired_reserve_cost, kept as the store changes */
 };
 
 static const void *topic_key(const void *value, size_t *len)
@@ -93,6 +98,11 @@ struct broker *broker_new(const struct broker_config *config)
     b->cache_size = config->cache_size;
     b->max_topics = config->max_topics;
     b->max_subscriptions = config->max_subscriptions;
+    size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
+    b->retired_cost = retired_reserve_cost(b->retired);
+    b->room_constant = sizeof(struct buf) + sizeof(struct sub) + 4 * BLOCK_OVERHEAD +
+                       sizeof(struct topic) + (first_ring + b->cache_size) * sizeof(struct ring_entry) +
+                       4 * sizeof(struct sub *);
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
     b->deliver = config->deliver;
     return b;
@@ -124,16 +134,12 @@ static struct topic *find_topic(const struct broker *b, const char *name, size_t
     return table_find(b->topics, name, len);
 }
 
-/* find_or_create_topic: the topic, made when missing with the next index a
- * retired one of that name had. */
-static enum broker_status find_or_create_topic(struct broker *b, const char *name, size_t len,
-                                               struct topic **out)
+/* find_or_create_topic: the topic, made when missing (create_topic) with
+ * the next index a retired one of that name had. */
+static enum broker_status create_topic(struct broker *b, const char *name, size_t len,
+                                       struct topic **out)
 {
-    struct topic *t = find_topic(b, name, len);
-    if (t) {
-        *out = t;
-        return BROKER_OK;
-    }
+    struct topic *t;
     if (b->max_topics && b->topics->count >= b->max_topics)
         return BROKER_TOO_MANY_TOPICS;
     t = mqd_calloc(1, sizeof(*t) + len);
@@ -145,10 +151,18 @@ static enum broker_status find_or_create_topic(struct broker *b, const char *nam
     t->name_len = len;
     ring_init(&t->cache, b->cache_size, &b->ages);
     t->next_index = retired_take(b->retired, name, len, &t->index_reserved);
+    b->retired_cost = retired_reserve_cost(b->retired);
     int inserted = table_insert(b->topics, t); /* reserved: cannot fail */
     (void)inserted;
     *out = t;
     return BROKER_OK;
+}
+
+static inline enum broker_status find_or_create_topic(struct broker *b, const char *name,
+                                                      size_t len, struct topic **out)
+{
+    *out = find_topic(b, name, len);
+    return *out ? BROKER_OK : create_topic(b, name, len, out);
 }
 
 /* free_topic_if_unused: a topic with no subscribers and nothing cached goes,
@@ -161,6 +175,7 @@ static void free_topic_if_unused(struct broker *b, struct topic *t)
         retired_put(b->retired, t->name, t->name_len, t->next_index, t->index_reserved);
     else if (t->index_reserved)
         retired_unreserve(b->retired);
+    b->retired_cost = retired_reserve_cost(b->retired);
     table_remove(b->topics, t->name, t->name_len);
     topic_free(t);
 }
@@ -312,40 +327,42 @@ static size_t ring_growth(const struct ring *r)
     return (cap < r->max ? cap : r->max) * sizeof(struct ring_entry);
 }
 
-/* the allocator's overhead on each of the few blocks one command allocates */
-#define BLOCK_OVERHEAD 64
 
 size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
                           const char *name, size_t len, size_t line_len)
 {
     const struct topic *t = find_topic(b, name, len);
     size_t need = line_len + sizeof(struct buf) + sizeof(struct sub) +
-                  table_reserve_cost(b->subs, 1) + retired_reserve_cost(b->retired) +
+                  table_insert_cost(b->subs) + retired_reserve_cost(b->retired) +
                   array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD;
     if (t) {
         need += ring_growth(&t->cache) +
                 array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
     } else {
         size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
-        need += sizeof(struct topic) + len + table_reserve_cost(b->topics, 1) +
+        need += sizeof(struct topic) + len + table_insert_cost(b->topics) +
                 first_ring * sizeof(struct ring_entry) + 4 * sizeof(*t->subs);
     }
     return need;
 }
 
+/* table_doubling: what a table's next growth allocates, whenever it comes */
+static size_t table_doubling(const struct table *t)
+{
+    return 2 * (t->mask + 1) * sizeof(struct table_slot);
+}
+
 size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
                          size_t line_len)
 {
-    /* broker_room_needed's terms, each at its largest for any topic: a new
-     * one's, plus an existing one's ring and subscriber array doubling */
-    size_t first_ring = b->cache_size < 4 ? b->cache_size : 4;
-    size_t largest_ring = b->cache_size * sizeof(struct ring_entry);
-    size_t largest_subs = 2 * (b->subs->count + 4) * sizeof(struct sub *);
-    return line_len + sizeof(struct buf) + sizeof(struct sub) + table_reserve_cost(b->subs, 1) +
-           retired_reserve_cost(b->retired) +
-           array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD +
-           sizeof(struct topic) + len + table_reserve_cost(b->topics, 1) +
-           first_ring * sizeof(struct ring_entry) + largest_ring + largest_subs;
+    /* broker_room_needed's terms, each at its largest for any topic, few
+     * enough to cost less than the lookup they save: the constant ones
+     * were added up once (room_constant), an existing topic's subscriber
+     * array doubles at most to twice all subscriptions, and a table's growth
+     * is taken as due */
+    return line_len + len + b->room_constant + table_doubling(b->topics) +
+           table_doubling(b->subs) + 2 * (b->subs->count + 4) * sizeof(struct sub *) +
+           b->retired_cost + array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4);
 }
 
 /* random_below: a uniform pick in [0, n), n > 0: xorshift64*, rejecting the
@@ -421,6 +438,7 @@ static bool reserve_index(struct broker *b, struct topic *t)
     if (t->index_reserved)
         return true;
     enum retired_reservation r = retired_reserve(b->retired);
+    b->retired_cost = retired_reserve_cost(b->retired);
     t->index_reserved = r == RETIRED_RESERVED;
     return r != RETIRED_NO_MEMORY;
 }

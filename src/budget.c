@@ -16,15 +16,6 @@
  * the heap, which is not worth it for small change */
 #define GIVE_BACK_MIN (8u * 1024 * 1024)
 
-struct budget {
-    size_t limit;
-    struct broker *broker;
-    struct conn_env *clients;
-    const struct log *log;
-    size_t high_water; /* the most held since the last trim */
-    struct log_limit one_warnings;
-};
-
 struct budget *budget_new(const struct budget_config *config)
 {
     struct budget *b = mqd_calloc(1, sizeof(*b));
@@ -49,12 +40,6 @@ void budget_free(struct budget *b)
 
 size_t budget_limit(const struct budget *b) { return b->limit; }
 
-static bool fits(const struct budget *b, size_t need)
-{
-    size_t held = mqd_allocated();
-    return need <= b->limit && held <= b->limit - need;
-}
-
 /* evict_cached: step 1, one cached message; false when none is left */
 static bool evict_cached(struct budget *b)
 {
@@ -70,16 +55,11 @@ static bool evict_cached(struct budget *b)
     return true;
 }
 
-bool budget_has_room(const struct budget *b, size_t need)
-{
-    return !b || b->limit == 0 || fits(b, need);
-}
-
 bool budget_make_room(struct budget *b, size_t need, const void *requester)
 {
     if (!b || b->limit == 0)
         return true;
-    while (!fits(b, need)) {
+    while (!budget_has_room(b, need)) {
         if (evict_cached(b))
             continue;
         if (conn_evict_biggest(b->clients, requester, b->limit) != CONN_EVICTED_OTHER)

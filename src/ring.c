@@ -28,7 +28,7 @@ static void age_link(struct ring *r, struct buf *line)
 }
 
 /* age_unlink: the line leaves the age order, and its reference is dropped. */
-static void age_unlink(struct ring *r, struct buf *line)
+static inline void age_unlink(struct ring *r, struct buf *line)
 {
     struct ring_ages *a = r->ages;
     if (line->older)
@@ -87,15 +87,18 @@ int ring_reserve(struct ring *r)
     return ring_grow(r, cap);
 }
 
-bool ring_drop_oldest(struct ring *r)
+/* drop_oldest: ring_drop_oldest, inline for ring_push's full-ring path */
+static inline bool drop_oldest(struct ring *r)
 {
-    struct ring_entry *oldest = ring_at(r, 0);
+    struct ring_entry *oldest = &r->items[r->head];
     bool once = oldest->once;
     age_unlink(r, oldest->line);
     r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
     r->len--;
     return once;
 }
+
+bool ring_drop_oldest(struct ring *r) { return drop_oldest(r); }
 
 void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
 {
@@ -104,7 +107,7 @@ void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
         return;
     }
     if (r->len == r->max)
-        (void)ring_drop_oldest(r); /* a full cache forgets its oldest: the rule, not a loss */
+        (void)drop_oldest(r); /* a full cache forgets its oldest: the rule, not a loss */
     struct ring_entry *slot = ring_at(r, r->len);
     slot->line = line;
     slot->index = index;

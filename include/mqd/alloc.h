@@ -29,8 +29,11 @@ void *mqd_calloc(size_t count, size_t size);
 void *mqd_realloc(void *ptr, size_t size);
 void mqd_free(void *ptr);
 
+/* alloc_held_bytes: alloc.c's count; read it through mqd_allocated() */
+extern size_t alloc_held_bytes;
+
 /* mqd_allocated: bytes held now through these functions. O(1). */
-size_t mqd_allocated(void);
+static inline size_t mqd_allocated(void) { return alloc_held_bytes; }
 
 /* mqd_set_ceiling: from now on, refuse an allocation that would take
  * mqd_allocated() past `bytes`; 0 removes the ceiling. */

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqd/alloc.h"
 #include "mqd/log.h"
 
 struct broker;
@@ -44,7 +45,16 @@ struct budget_config {
     const struct log *log;
 };
 
-struct budget;
+/* budget: public so that the check every command makes inlines; its
+ * fields are budget.c's business */
+struct budget {
+    size_t limit;
+    struct broker *broker;
+    struct conn_env *clients;
+    const struct log *log;
+    size_t high_water; /* the most held since the last trim */
+    struct log_limit one_warnings;
+};
 
 /* budget_new: a budget over the broker's caches and the clients; sets the
  * allocator's ceiling. NULL when out of memory. */
@@ -63,7 +73,13 @@ bool budget_make_room(struct budget *b, size_t need, const void *requester);
 
 /* budget_has_room: whether `need` more bytes fit now, freeing nothing. A
  * NULL budget always has room. O(1). */
-bool budget_has_room(const struct budget *b, size_t need);
+static inline bool budget_has_room(const struct budget *b, size_t need)
+{
+    if (!b || b->limit == 0)
+        return true;
+    size_t held = mqd_allocated();
+    return need <= b->limit && held <= b->limit - need;
+}
 
 /* budget_give_back: returns freed heap pages to the system once the count
  * has fallen by half since it was last high, so RSS follows what mqd holds.

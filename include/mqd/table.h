@@ -47,6 +47,14 @@ int table_reserve(struct table *t, size_t extra);
  * (0: none), for a memory budget to make room first. */
 size_t table_reserve_cost(const struct table *t, size_t extra);
 
+/* table_insert_cost: table_reserve_cost(t, 1), inline for hot paths: one
+ * insert grows the table by one doubling or not at all. */
+static inline size_t table_insert_cost(const struct table *t)
+{
+    size_t nslots = t->mask + 1;
+    return t->count + 1 > nslots / 4 * 3 ? 2 * nslots * sizeof(struct table_slot) : 0;
+}
+
 /* table_insert: adds a value whose key is not in the table yet. 0, or -1 when
  * out of memory (the table is unchanged). */
 int table_insert(struct table *t, void *value);
