@@ -65,7 +65,8 @@ size_t session_pending(const struct session *s);
  * s->state then tells whether it is still open. Lines read before the server
  * closed can still be taken after it did. CLI_GO_ON, with *other_ready
  * telling whether `other` is readable (or at its end), or CLI_FAILED once it
- * has reported why poll(2) failed. */
+ * has reported why poll(2) failed. Only for an open session: a closed one
+ * has nothing more to wait for. */
 int session_wait(struct session *s, int other, bool *other_ready);
 
 /* session_line_fn: handles one line from the server, without its "\r\n" and
