@@ -12,10 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${BUILD_DIR:-build}
-# groff-base: the tests render the man page; python3-setuptools and
-# python3-wheel: the Python client's packaging
+# groff-base: the tests render the man pages; python3-setuptools and
+# python3-wheel: the Python client's packaging; libcjson-dev: mqd-cli's JSON,
+# and the tests that check the server's scanner against it
 PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base
-          python3-setuptools python3-wheel)
+          python3-setuptools python3-wheel libcjson-dev)
 
 install_missing_packages() {
     local missing=()

@@ -48,6 +48,19 @@ def write(kind, data):
 all_lines = list(lines())
 for line in all_lines:
     write("proto", line)
+# cjson seeds (the cross-check of proto_parse with cJSON): the parser's, and
+# accepted lines hard for one JSON parser or the other
+TRICKY = [
+    b'{"command":"send","topic":"\\"\\\\\\/\\b\\f\\n\\r\\t","msg":"\\u0041\\u00e9\\u20AC\\uFFFF","delivery":"all"}',
+    b'{"command":"send","topic":"\\ud83d\\ude00","msg":"\\uDBFF\\uDFFF \xf4\x8f\xbf\xbf \xf0\x9f\x98\x80","delivery":"one"}',
+    b'{"comm\\u0061nd":"s\\u0065nd","\\u0074opic":"t","msg":"\\\\u0000","deliver\\u0079":"\\u006fne"}',
+    b'{"command":"subscribe","topic":"t","last_seen":-9223372036854775809,"cache":true}',
+    b'{"command":"subscribe","topic":"t","last_seen":9007199254740993}',
+    b'{"command":"subscribe","topic":"t","last_seen":' + b"9" * 100 + b"}",
+]
+for line in all_lines + TRICKY:
+    write("cjson", line)
+
 # framer seeds: limit byte, cut count, cut sizes, then a stream of lines
 stream = b"\n".join(all_lines[:12]) + b"\r\n\n  quit\n"
 write("framer", bytes([40, 3, 1, 5, 9]) + stream)

@@ -5,9 +5,13 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from mqd_harness import help_options, run_mqd
 
 MAN_PAGE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "mqd.1")
+# mqd-cli's page: test_cli_client.py checks what it says
+CLI_MAN_PAGE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "mqd-cli.1")
 SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION FILE", "PROTOCOL",
             "LIMITS", "SIGNALS", "EXIT STATUS", "FILES", "EXAMPLES", "SEE ALSO"]
 
@@ -76,9 +80,10 @@ def test_the_man_page_has_the_version_of_the_binary():
     assert header.startswith(".TH MQD 1 ") and f'"mqd {version}"' in header
 
 
-def test_the_man_page_renders_without_warnings():
+@pytest.mark.parametrize("page", [MAN_PAGE, CLI_MAN_PAGE])
+def test_the_man_page_renders_without_warnings(page):
     groff = shutil.which("groff")
     assert groff, "groff is missing: ./dev.sh installs groff-base"
-    p = subprocess.run([groff, "-man", "-ww", "-z", MAN_PAGE], capture_output=True, text=True,
+    p = subprocess.run([groff, "-man", "-ww", "-z", page], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, timeout=60)
     assert p.returncode == 0 and p.stderr == ""
