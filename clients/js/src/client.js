@@ -199,15 +199,14 @@ export class Client {
       this.#transport.destroy();
       return;
     }
+    if (success !== true && !(success === false && typeof reason === 'string')) {
+      return this.#fail(`a reply that is neither success nor failure: ${preview(text)}`);
+    }
     const entry = this.#pending.shift();
     if (entry === undefined) return this.#fail(`a reply no command waits for: ${preview(text)}`);
     clearTimeout(entry.timer);
-    if (success === true) return this.#settle(entry, line);
-    if (success === false && typeof reason === 'string') {
-      if (!entry.settled) entry.reject(new CommandError(reason, entry.command));
-      return;
-    }
-    return this.#fail(`a reply that is neither success nor failure: ${preview(text)}`);
+    if (success === true) this.#settle(entry, line);
+    else if (!entry.settled) entry.reject(new CommandError(reason, entry.command));
   }
 
   // Success: the server's state changed whether or not the caller still
@@ -259,7 +258,7 @@ export class Client {
     this.#pending = [];
     for (const entry of pending) {
       clearTimeout(entry.timer);
-      if (!entry.settled) entry.reject(this.#closedError());
+      if (!entry.settled) entry.reject(error ?? this.#closedError());
     }
     const subscriptions = [...this.#subscriptions.values()];
     this.#subscriptions.clear();

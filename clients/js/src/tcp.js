@@ -124,7 +124,7 @@ export class TcpTransport {
  * when the connection is not made within `timeout` milliseconds (also the
  * client's timeout for replies; null for no limit).
  */
-export function connect({ host = DEFAULT_HOST, port = DEFAULT_PORT, timeout = DEFAULT_TIMEOUT } = {}) {
+export async function connect({ host = DEFAULT_HOST, port = DEFAULT_PORT, timeout = DEFAULT_TIMEOUT } = {}) {
   checkTimeout(timeout);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
