@@ -147,12 +147,12 @@ export class Client {
     const line = encode(command);
     if (this.closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => {
-      const entry = { command, raw, resolve, reject, settled: false, timer: null };
+      const entry = { command, raw, resolve, reject, timer: null };
       const limit = timeoutMs(this.timeout);
       if (limit !== null) {
         entry.timer = setTimeout(() => {
-          // the reply will still come, in its place: it is then dropped
-          entry.settled = true;
+          // The reply will still come, in its place, and is matched to this
+          // entry: settling the promise again then changes nothing.
           reject(new TimeoutError(`no reply to '${command.command}' within ${limit} ms`));
         }, limit);
       }
@@ -206,7 +206,7 @@ export class Client {
     if (entry === undefined) return this.#fail(`a reply no command waits for: ${preview(text)}`);
     clearTimeout(entry.timer);
     if (success === true) this.#settle(entry, line);
-    else if (!entry.settled) entry.reject(new CommandError(reason, entry.command));
+    else entry.reject(new CommandError(reason, entry.command));
   }
 
   // Success: the server's state changed whether or not the caller still
@@ -229,7 +229,7 @@ export class Client {
         subscription[END](null);
       }
     }
-    if (!entry.settled) entry.resolve(result);
+    entry.resolve(result);
   }
 
   #fail(what) {
@@ -258,7 +258,7 @@ export class Client {
     this.#pending = [];
     for (const entry of pending) {
       clearTimeout(entry.timer);
-      if (!entry.settled) entry.reject(error ?? this.#closedError());
+      entry.reject(error ?? this.#closedError());
     }
     const subscriptions = [...this.#subscriptions.values()];
     this.#subscriptions.clear();

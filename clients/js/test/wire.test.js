@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 
 import {
   Client, CommandError, ConnectionClosed, LineSplitter, ProtocolError, connect,
@@ -63,6 +63,22 @@ describe('LineSplitter', () => {
   });
 });
 
+let opened = [];
+
+afterEach(async () => {
+  // what a failed test left open would keep this process alive
+  for (const thing of opened) thing.destroy?.();
+  await Promise.all(opened.map((thing) => thing.close?.()));
+  opened = [];
+});
+
+/** A client of `port`, closed after the test. */
+async function open(port, options = {}) {
+  const client = await within(connect({ port, ...options }), 'connect');
+  opened.push(client);
+  return client;
+}
+
 /**
  * A loopback listener for one connection: it writes `greeting` once the
  * client is connected, then answers each line it reads with the next of
@@ -76,6 +92,7 @@ async function fakeServer({ greeting = '', replies = [], close = false } = {}) {
   const received = new Promise((resolve) => { resolveReceived = resolve; });
   listener.on('connection', (socket) => {
     listener.close();
+    opened.push({ destroy: () => socket.destroy() });
     let data = Buffer.alloc(0);
     let answered = 0;
     const queue = [...replies];
@@ -98,6 +115,7 @@ async function fakeServer({ greeting = '', replies = [], close = false } = {}) {
     socket.on('close', () => resolveReceived(data.toString('utf8')));
   });
   await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  opened.push({ destroy: () => listener.close() });
   return { port: listener.address().port, received };
 }
 
@@ -113,7 +131,7 @@ async function rejection(promise) {
 describe('on the wire', () => {
   it('sends each command as one compact JSON line, as UTF-8', async () => {
     const fake = await fakeServer({ replies: Array(4).fill('{"success": true}\r\n') });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     await client.send('t\u00e9', '\u{1F600}\ud83d\ude00 \0\n"\\\u2028\x7f', { cache: false });
     await client.subscribe('t', { lastSeen: -3, cache: false });
     await client.subscribe('u', { lastSeen: 2n ** 70n });
@@ -137,7 +155,7 @@ describe('on the wire', () => {
     const cuts = [emoji + 1, emoji + 3, delivery.length + 2, bytes.length - 1];
     const chunks = [0, ...cuts].map((at, i) => bytes.subarray(at, [...cuts, bytes.length][i]));
     const fake = await fakeServer({ replies: ['{"success": true}\r\n', chunks] });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const subscription = await client.subscribe('t');
     await client.send('t', 'x');
     assert.deepEqual(await within(subscription.next()),
@@ -149,9 +167,24 @@ describe('on the wire', () => {
     const fake = await fakeServer({
       replies: ['{"success": true}\n{"topic": "t", "msg": "m", "index": 0, "delivery": "all"}\n'],
     });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const subscription = await client.subscribe('t');
     assert.equal((await within(subscription.next())).value.msg, 'm');
+    await client.close();
+  });
+
+  it('tells replies from messages by their keys, extra keys or not', async () => {
+    const fake = await fakeServer({
+      replies: [
+        '{"success": true, "topic": "t", "msg": "not a message", "later": 1}\r\n',
+        '{"topic": "t", "msg": "m", "index": 7, "delivery": "one", "success": "no"}\r\n{"success": true}\r\n',
+      ],
+    });
+    const client = await open(fake.port);
+    const subscription = await client.subscribe('t');
+    await client.send('t', 'x');
+    assert.equal(subscription.queued, 1);
+    assert.deepEqual((await subscription.next()).value, { topic: 't', msg: 'm', index: 7, delivery: 'one' });
     await client.close();
   });
 
@@ -174,7 +207,7 @@ describe('on the wire', () => {
   for (const reply of outOfProtocol) {
     it(`closes with ProtocolError on ${JSON.stringify(String(reply))}`, async () => {
       const fake = await fakeServer({ replies: [reply] });
-      const client = await connect({ port: fake.port });
+      const client = await open(fake.port);
       const error = await rejection(client.unsubscribe('t'));
       assert.ok(error instanceof ProtocolError, String(error));
       assert.equal(client.closed, true);
@@ -185,7 +218,7 @@ describe('on the wire', () => {
 
   it('takes a reply no command waits for as a ProtocolError, ending subscriptions', async () => {
     const fake = await fakeServer({ replies: ['{"success": true}\r\n{"success": true}\r\n'] });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const subscription = await client.subscribe('t');
     assert.ok(await rejection(subscription.next()) instanceof ProtocolError);
     await within(client.close());
@@ -193,7 +226,7 @@ describe('on the wire', () => {
 
   it('takes a connection ending inside a line as a close, not a ProtocolError', async () => {
     const fake = await fakeServer({ replies: ['{"success": tr'], close: true });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const error = await rejection(client.subscribe('t'));
     assert.ok(error instanceof ConnectionClosed && !(error instanceof ProtocolError));
     assert.match(error.message, /cut line dropped/);
@@ -202,7 +235,7 @@ describe('on the wire', () => {
 
   it('"Too many connections" before any command closes with that reason', async () => {
     const fake = await fakeServer({ greeting: '{"success": false, "reason": "Too many connections"}\r\n' });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const error = await rejection(client.send('t', 'm'));
     assert.ok(error instanceof ConnectionClosed);
     assert.equal(error.reason, 'Too many connections');
@@ -211,7 +244,7 @@ describe('on the wire', () => {
   it('a refusal carries the reason exactly as the server wrote it', async () => {
     const reason = 'Out of memory: \u00e9 "quoted" \\ \u{1F600}';
     const fake = await fakeServer({ replies: [`${JSON.stringify({ success: false, reason })}\r\n`] });
-    const client = await connect({ port: fake.port });
+    const client = await open(fake.port);
     const error = await rejection(client.send('t', 'm'));
     assert.ok(error instanceof CommandError);
     assert.equal(error.reason, reason);
