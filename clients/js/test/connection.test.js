@@ -202,6 +202,8 @@ describe('the connection', () => {
     const subscription = await client.subscribe('t');
     const other = await client.subscribe('u');
     await writer.send('t', 'before');
+    await client.unsubscribe('\u0001sync'); // "before" is here, not in the server's queue
+    assert.equal(subscription.queued, 1);
     const loop = rejection((async () => {
       for await (const message of other) assert.fail(`a message: ${message.msg}`);
     })(), 'the for await loop');
