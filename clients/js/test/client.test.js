@@ -4,11 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 
-import {
-  CommandError, ConnectionClosed, MqdError, ProtocolError, Subscription, TimeoutError, connect,
-} from 'mqd-client';
+import { CommandError, Subscription, connect } from 'mqd-client';
 
-import { Server, TIMEOUT, unusedPort, within } from '../test-helpers/server.js';
+import { Server, within } from '../test-helpers/server.js';
 
 let server;
 let opened = [];
