@@ -7,6 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,18 @@ export function within(promise, what = 'the operation', ms = TIMEOUT) {
     timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves to what `promise` rejects with; fails if it resolves. */
+export async function rejection(promise, what = 'the rejection') {
+  promise.catch(() => {}); // handled now, though looked at later
+  try {
+    const value = await within(promise, what);
+    assert.fail(`${what}: resolved to ${JSON.stringify(value)} instead of rejecting`);
+  } catch (error) {
+    if (error instanceof assert.AssertionError) throw error;
+    return error;
+  }
 }
 
 /** One mqd process on a free loopback port. */

@@ -8,7 +8,7 @@ import {
   CommandError, ConnectionClosed, MqdError, TimeoutError, connect,
 } from 'mqd-client';
 
-import { Server, unusedPort, within } from '../test-helpers/server.js';
+import { Server, rejection, unusedPort, within } from '../test-helpers/server.js';
 
 const CLEAN = { code: 0, signal: null };
 let servers = [];
@@ -32,18 +32,6 @@ async function open(server, options = {}) {
   const client = await within(connect({ port: server.port, ...options }), 'connect');
   clients.push(client);
   return client;
-}
-
-/** Resolves to what `promise` rejects with; fails if it resolves. */
-async function rejection(promise, what = 'the rejection') {
-  promise.catch(() => {}); // handled now, though looked at later
-  try {
-    const value = await within(promise, what);
-    assert.fail(`${what}: resolved to ${JSON.stringify(value)} instead of rejecting`);
-  } catch (error) {
-    if (error instanceof assert.AssertionError) throw error;
-    return error;
-  }
 }
 
 describe('refusals', () => {

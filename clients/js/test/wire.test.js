@@ -9,7 +9,7 @@ import {
   Client, CommandError, ConnectionClosed, LineSplitter, ProtocolError, connect,
 } from 'mqd-client';
 
-import { within } from '../test-helpers/server.js';
+import { rejection, within } from '../test-helpers/server.js';
 
 function split(chunks) {
   const lines = [];
@@ -117,15 +117,6 @@ async function fakeServer({ greeting = '', replies = [], close = false } = {}) {
   await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
   opened.push({ destroy: () => listener.close() });
   return { port: listener.address().port, received };
-}
-
-async function rejection(promise) {
-  try {
-    await within(promise);
-  } catch (error) {
-    return error;
-  }
-  return assert.fail('resolved instead of rejecting');
 }
 
 describe('on the wire', () => {
