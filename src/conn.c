@@ -4,6 +4,7 @@
 #include "mqd/budget.h"
 #include "mqd/proto.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
     }
     c->fd = fd;
     c->env = env;
+    c->last_active = env->now;
     framer_init(&c->framer, env->max_line, env->budget);
     outq_init(&c->out);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
@@ -317,6 +319,7 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
 void conn_receive(struct conn *c, const char *data, size_t len)
 {
     c->env->stats.bytes_in += len;
+    c->last_active = c->env->now;
     if (c->closing || c->draining)
         return;
     framer_feed(&c->framer, data, len, on_frame, c);
@@ -334,10 +337,30 @@ enum outq_status conn_flush(struct conn *c)
 {
     size_t before = c->out.bytes;
     enum outq_status status = outq_flush(&c->out, c->fd, CONN_FLUSH_BUDGET);
-    c->env->stats.bytes_out += before - c->out.bytes;
+    if (c->out.bytes < before) {
+        c->env->stats.bytes_out += before - c->out.bytes;
+        c->last_active = c->env->now;
+    }
     if (status == OUTQ_ERROR)
-        conn_close(c, "write failed");
+        conn_failed(c, errno);
     else if (status == OUTQ_EMPTY && c->draining)
         conn_close(c, "done");
     return status;
+}
+
+void conn_failed(struct conn *c, int err)
+{
+    if (err == ETIMEDOUT && !c->closing)
+        c->env->stats.timed_out++;
+    conn_close(c, strerror(err));
+}
+
+void conn_close_idle(struct conn_env *env, unsigned timeout)
+{
+    for (struct conn *c = env->conns; c; c = c->next) {
+        if (!c->closing && env->now - c->last_active >= (int64_t)timeout * 1000) {
+            env->stats.idle_closes++;
+            conn_close(c, "idle timeout");
+        }
+    }
 }

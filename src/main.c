@@ -33,6 +33,9 @@ static int serve(const struct options *o)
         .max_topic_length = o->max_topic_length,
         .max_topics = o->max_topics,
         .max_subscriptions = o->max_subscriptions,
+        .max_clients_per_address = o->max_clients_per_address,
+        .tcp_keepalive = o->tcp_keepalive,
+        .idle_timeout = o->idle_timeout,
         .metrics = o->metrics.on ? &o->metrics.at : NULL,
         .log = &log,
     };

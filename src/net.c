@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,47 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
     } else {
         snprintf(out, len, "unknown");
     }
+}
+
+size_t net_peer_key(const struct sockaddr *sa, unsigned char key[NET_PEER_KEY_LEN])
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        key[0] = 4;
+        memcpy(key + 1, &in->sin_addr, 4);
+        return 5;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) { /* one host, whichever socket it came by */
+            key[0] = 4;
+            memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
+            return 5;
+        }
+        key[0] = 6;
+        memcpy(key + 1, &in6->sin6_addr, 16);
+        return 17;
+    }
+    return 0;
+}
+
+int net_keepalive(int fd, unsigned seconds)
+{
+    int on = seconds > 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0)
+        return -1;
+    if (!on)
+        return 0;
+    int idle = (int)seconds, interval = seconds >= 3 ? (int)seconds / 3 : 1, count = 3;
+    /* the peer is given up when the last probe goes unanswered: unacknowledged
+     * data gets the same time, not the kernel's fifteen minutes of retries */
+    unsigned user_timeout = (unsigned)(idle + interval * count) * 1000;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) < 0)
+        return -1;
+    return 0;
 }
 
 static int open_socket(const struct addrinfo *ai, int backlog)

@@ -14,6 +14,7 @@
 #define MAX_LINE_LIMIT (1024UL * 1024 * 1024)
 #define MAX_CLIENTS_LIMIT 1000000
 #define MIN_MEMORY (1024 * 1024) /* less would not hold mqd's own structures */
+#define MAX_SECONDS (7 * 24 * 3600) /* keepalive and idle times: up to a week */
 
 static int parse_count(const char *text, unsigned long long *out)
 {
@@ -97,8 +98,9 @@ static int in_bounds(const struct option_spec *spec, unsigned long long n)
     return n >= spec->min && n <= spec->max;
 }
 
-/* set_port: an unsigned, a decimal number within the bounds */
-static int set_port(const struct option_spec *spec, void *field, const char *value)
+/* set_unsigned: an unsigned, a decimal number within the bounds: a port, or
+ * seconds */
+static int set_unsigned(const struct option_spec *spec, void *field, const char *value)
 {
     unsigned long long n;
     if (parse_count(value, &n) < 0 || !in_bounds(spec, n))
@@ -158,7 +160,7 @@ static const struct option_spec specs[] = {
     {.name = "help", .set = set_flag, .field = FIELD(help), .command_line_only = true},
     {.name = "version", .set = set_flag, .field = FIELD(version), .command_line_only = true},
     {.name = "config", .set = set_text, .field = FIELD(config), .command_line_only = true},
-    {.name = "port", .set = set_port, .field = FIELD(port), .max = 65535},
+    {.name = "port", .set = set_unsigned, .field = FIELD(port), .max = 65535},
     {.name = "bind", .set = set_text, .field = FIELD(bind)},
     {.name = "cache-size", .set = set_count, .field = FIELD(cache_size), .max = MAX_CACHE_SIZE},
     {.name = "max-line", .set = set_size, .field = FIELD(max_line), .min = 1,
@@ -174,6 +176,10 @@ static const struct option_spec specs[] = {
      .max = SIZE_MAX / 2},
     {.name = "max-subscriptions", .set = set_count, .field = FIELD(max_subscriptions), .min = 1,
      .max = SIZE_MAX / 2},
+    {.name = "max-clients-per-address", .set = set_count, .field = FIELD(max_clients_per_address),
+     .max = MAX_CLIENTS_LIMIT},
+    {.name = "tcp-keepalive", .set = set_unsigned, .field = FIELD(tcp_keepalive), .max = MAX_SECONDS},
+    {.name = "idle-timeout", .set = set_unsigned, .field = FIELD(idle_timeout), .max = MAX_SECONDS},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
     {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
@@ -221,6 +227,13 @@ void options_usage(FILE *out)
             "  --max-topics N      topics with subscribers or cached messages\n"
             "                      (default %d)\n"
             "  --max-subscriptions N  topics one client may subscribe to (default %d)\n"
+            "  --max-clients-per-address N  connections from one address (default 0,\n"
+            "                      no limit)\n"
+            "  --tcp-keepalive SEC TCP keepalive probes after SEC idle seconds; a peer\n"
+            "                      that stops answering is dropped within about twice\n"
+            "                      that (default %d; 0: off)\n"
+            "  --idle-timeout SEC  close a client that neither sent nor was sent\n"
+            "                      anything for SEC seconds (default 0, never)\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -236,7 +249,8 @@ void options_usage(FILE *out)
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
             OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
             OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_MAX_TOPICS,
-            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_BIND);
+            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_TCP_KEEPALIVE,
+            OPTIONS_DEFAULT_BIND);
 }
 
 /* keep_text: a copy of a value from the file, which lives until options_free,
@@ -394,6 +408,7 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
         .max_topic_length = OPTIONS_DEFAULT_MAX_TOPIC_LENGTH,
         .max_topics = OPTIONS_DEFAULT_MAX_TOPICS,
         .max_subscriptions = OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS,
+        .tcp_keepalive = OPTIONS_DEFAULT_TCP_KEEPALIVE,
         .log_level = LOG_LEVEL_INFO,
     };
     /* read first to find --config and to report command line errors before

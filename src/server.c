@@ -7,6 +7,7 @@
 #include "mqd/httpd.h"
 #include "mqd/metrics.h"
 #include "mqd/net.h"
+#include "mqd/peers.h"
 #include "mqd/proto.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,8 @@ struct server {
     int listen_fd;
     int signal_fd;
     int spare_fd;          /* closed to accept-and-drop when out of descriptors */
+    int tick_fd;           /* a timerfd, once a second, for --idle-timeout; -1: none */
+    struct peers *peers;   /* connections per address, for --max-clients-per-address */
     struct httpd *metrics; /* NULL: no metrics endpoint */
     time_t start_time;
     unsigned port;
@@ -52,6 +56,7 @@ struct server {
     uint64_t rejected_max_clients;
     uint64_t rejected_no_fd;
     uint64_t rejected_no_memory;
+    uint64_t rejected_per_address;
     char read_buf[READ_SIZE];
 };
 
@@ -168,6 +173,9 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .rejected_max_clients = s->rejected_max_clients,
         .rejected_fd_exhausted = s->rejected_no_fd,
         .rejected_out_of_memory = s->rejected_no_memory,
+        .rejected_per_address = s->rejected_per_address,
+        .idle_closes = c->idle_closes,
+        .timed_out = c->timed_out,
         .topics = b.topics,
         .retired_topics = b.retired_topics,
         .subscriptions = b.subscriptions,
@@ -222,6 +230,43 @@ static int open_metrics(struct server *s, char *err, size_t err_len)
     return 0;
 }
 
+static int make_peers(struct server *s)
+{
+    uint8_t seed[SIPHASH_KEY_LEN];
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        return -1;
+    s->peers = peers_new(seed);
+    return s->peers ? 0 : -1;
+}
+
+/* open_tick: a timerfd firing once a second while --idle-timeout is on */
+static int open_tick(struct server *s)
+{
+    if (!s->config.idle_timeout)
+        return 0;
+    s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec every_second = {{1, 0}, {1, 0}};
+    if (s->tick_fd < 0 || timerfd_settime(s->tick_fd, 0, &every_second, NULL) < 0)
+        return -1;
+    return watch(s, s->tick_fd, EPOLLIN, &s->tick_fd);
+}
+
+/* read_clock: the loop's clock, read once per iteration */
+static void read_clock(struct server *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    s->env.now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void tick(struct server *s)
+{
+    uint64_t expirations;
+    ssize_t n = read(s->tick_fd, &expirations, sizeof(expirations));
+    (void)n; /* level-triggered: an unread tick only comes back */
+    conn_close_idle(&s->env, s->config.idle_timeout);
+}
+
 struct server *server_new(const struct server_config *config, char *err, size_t err_len)
 {
     struct server *s = mqd_calloc(1, sizeof(*s));
@@ -230,7 +275,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         return NULL;
     }
     s->config = *config;
-    s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = -1;
+    s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
     s->env.log = config->log;
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
@@ -244,6 +289,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 || make_budget(s) < 0 ||
+        make_peers(s) < 0 || open_tick(s) < 0 ||
         watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
         (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0)) {
@@ -283,6 +329,8 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
 {
     char addr[CONN_ADDR_LEN];
     net_format_addr(sa, addr, sizeof(addr));
+    unsigned char peer[NET_PEER_KEY_LEN];
+    size_t peer_len = net_peer_key(sa, peer);
     if (s->env.nconns >= s->max_clients) {
         s->rejected_max_clients++;
         uint64_t held;
@@ -293,8 +341,22 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
         reject(fd);
         return;
     }
+    long from_peer = peers_add(s->peers, peer, peer_len, s->config.max_clients_per_address);
+    if (from_peer == 0) {
+        s->rejected_per_address++;
+        uint64_t held;
+        if (log_limit_allow(&s->reject_warnings, &held))
+            log_warn(s->config.log,
+                     "client %s rejected: --max-clients-per-address %zu reached (%llu similar not "
+                     "logged)",
+                     addr, s->config.max_clients_per_address, (unsigned long long)held);
+        reject(fd);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (net_keepalive(fd, s->config.tcp_keepalive) < 0)
+        log_debug(s->config.log, "client %s: no keepalive: %s", addr, strerror(errno));
     struct conn *c = NULL;
     if (budget_make_room(s->env.budget, sizeof(*c), NULL))
         c = conn_new(&s->env, fd, addr);
@@ -308,7 +370,13 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
             conn_free(c);
         else
             close(fd);
+        if (from_peer > 0)
+            peers_remove(s->peers, peer, peer_len);
         return;
+    }
+    if (from_peer > 0) { /* counted: the conn gives it back when freed */
+        memcpy(c->peer, peer, peer_len);
+        c->peer_len = peer_len;
     }
     c->events = EPOLLIN;
     s->connections_total++;
@@ -417,8 +485,18 @@ static void read_client(struct server *s, struct conn *c)
     else if (n == 0)
         conn_end_of_input(c);
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        conn_close(c, strerror(errno));
+        conn_failed(c, errno);
     set_events(s, c);
+}
+
+/* socket_error: why a socket failed, as its pending error says */
+static int socket_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
+        return ECONNRESET;
+    return err;
 }
 
 static void handle_client_event(struct server *s, struct conn *c, uint32_t events)
@@ -428,7 +506,7 @@ static void handle_client_event(struct server *s, struct conn *c, uint32_t event
     if (events & EPOLLIN)
         read_client(s, c);
     else if (events & (EPOLLERR | EPOLLHUP))
-        conn_close(c, "connection lost");
+        conn_failed(c, socket_error(c->fd));
     if ((events & EPOLLOUT) && !c->closing && !c->in_flush_list) {
         c->want_write = conn_flush(c) == OUTQ_FULL;
         set_events(s, c);
@@ -473,6 +551,8 @@ static void free_closed(struct server *s)
     bool any = false;
     while ((c = s->env.close_list)) {
         s->env.close_list = c->next_close;
+        if (c->peer_len)
+            peers_remove(s->peers, c->peer, c->peer_len);
         conn_free(c);
         any = true;
     }
@@ -502,6 +582,7 @@ int server_run(struct server *s)
         /* with output held back, only look for more input; block once
          * everything is written */
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, s->env.flush_list ? 0 : -1);
+        read_clock(s);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -521,6 +602,8 @@ int server_run(struct server *s)
                 read_signals(s);
             else if (ptr == &s->metrics)
                 httpd_run(s->metrics);
+            else if (ptr == &s->tick_fd)
+                tick(s);
             else
                 handle_client_event(s, ptr, events[i].events);
         }
@@ -541,7 +624,8 @@ void server_free(struct server *s)
     budget_free(s->env.budget);
     broker_free(s->env.broker);
     httpd_free(s->metrics);
-    int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->epoll_fd};
+    peers_free(s->peers);
+    int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->tick_fd, s->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0)
             close(fds[i]);

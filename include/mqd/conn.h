@@ -17,6 +17,7 @@
 #include "mqd/broker.h"
 #include "mqd/framer.h"
 #include "mqd/log.h"
+#include "mqd/net.h"
 #include "mqd/outq.h"
 #include "mqd/proto.h"
 
@@ -38,6 +39,8 @@ struct conn_stats {
     uint64_t error_replies[PROTO_REPLY_COUNT]; /* by reply; success is not counted */
     uint64_t slow_consumers;
     uint64_t evicted_for_memory; /* disconnected to make room (budget.h) */
+    uint64_t idle_closes;        /* --idle-timeout */
+    uint64_t timed_out;          /* the peer stopped answering: keepalive, user timeout */
 };
 
 /* conn_env: what all conns share; owned by the server. */
@@ -50,6 +53,7 @@ struct conn_env {
     size_t max_topic_length;
     struct conn *conns; /* every conn not yet freed */
     size_t nconns;
+    int64_t now; /* the loop's clock, monotonic milliseconds, for idle times */
     /* conns with output queued since the last flush, in the order they got
      * it, so a fan-out's receivers are written before the sender's reply;
      * except that a conn whose small queue was held back one iteration
@@ -79,7 +83,10 @@ struct conn {
     bool draining;            /* quit or end of input: close once output is written */
     bool want_write;          /* output is waiting for the socket to drain */
     uint32_t events;          /* registered with epoll; the server's business */
+    int64_t last_active;      /* env->now when it last sent or was sent bytes */
     char addr[CONN_ADDR_LEN]; /* "127.0.0.1:5000" or "[::1]:5000" */
+    unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
+    size_t peer_len;
 };
 
 /* conn_new: a conn for an accepted socket (which it then owns), in
@@ -130,5 +137,14 @@ bool conn_deliver(void *conn, struct buf *line);
  * the conn is already closed. A draining conn whose output is all written is
  * closed. */
 enum outq_status conn_flush(struct conn *c);
+
+/* conn_failed: the socket failed with `err` (an errno): closes the conn,
+ * counting a peer that stopped answering (ETIMEDOUT: keepalive probes or
+ * unacknowledged data went unanswered). */
+void conn_failed(struct conn *c, int err);
+
+/* conn_close_idle: closes every conn that neither sent nor was sent a byte
+ * for `timeout` seconds up to env->now. O(conns). */
+void conn_close_idle(struct conn_env *env, unsigned timeout);
 
 #endif

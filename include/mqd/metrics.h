@@ -21,6 +21,7 @@ struct metrics_figures {
     uint64_t rejected_max_clients;
     uint64_t rejected_fd_exhausted;
     uint64_t rejected_out_of_memory;
+    uint64_t rejected_per_address;
     uint64_t topics;
     uint64_t retired_topics;
     uint64_t subscriptions;
@@ -31,6 +32,8 @@ struct metrics_figures {
     uint64_t cached_messages;
     uint64_t cached_bytes;
     uint64_t slow_consumer_disconnects;
+    uint64_t idle_closes;
+    uint64_t timed_out;
     uint64_t memory_used;  /* bytes held, as --max-memory counts them */
     uint64_t memory_limit; /* --max-memory, 0: none */
     uint64_t cache_evictions;

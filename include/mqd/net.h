@@ -39,4 +39,18 @@ int net_listen(struct net_listener *l, const char *host, unsigned port, int back
 /* net_format_addr: "1.2.3.4:5" or "[::1]:5"; "unknown" for other families. */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t len);
 
+#define NET_PEER_KEY_LEN 17 /* a family byte and up to 16 address bytes */
+
+/* net_peer_key: the address of `sa` without its port, as bytes that compare
+ * equal for one host (an IPv4-mapped IPv6 address as its IPv4 one). Its
+ * length, 0 for a family without addresses. */
+size_t net_peer_key(const struct sockaddr *sa, unsigned char key[NET_PEER_KEY_LEN]);
+
+/* net_keepalive: TCP keepalive on `fd`: the first probe after `seconds`
+ * of silence, then a probe every seconds/3 (at least 1), the peer given up
+ * after 3 unanswered; and TCP_USER_TIMEOUT to match, so that data the peer
+ * never acknowledges fails in the same time. 0 turns keepalive off. 0, or
+ * -1 with errno. */
+int net_keepalive(int fd, unsigned seconds);
+
 #endif

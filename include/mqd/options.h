@@ -35,6 +35,7 @@
 #define OPTIONS_DEFAULT_MAX_TOPIC_LENGTH 1024
 #define OPTIONS_DEFAULT_MAX_TOPICS 1000000
 #define OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS 100000
+#define OPTIONS_DEFAULT_TCP_KEEPALIVE 300
 
 struct options_text; /* a value read from the file, kept for the options */
 
@@ -58,6 +59,9 @@ struct options {
     size_t max_topic_length;
     size_t max_topics;
     size_t max_subscriptions;
+    size_t max_clients_per_address; /* 0: no limit */
+    unsigned tcp_keepalive;         /* seconds, 0: off */
+    unsigned idle_timeout;          /* seconds, 0: off */
     enum log_level log_level;
     struct options_endpoint metrics; /* where to serve /metrics */
     bool help;

@@ -30,6 +30,9 @@ struct server_config {
     size_t max_topic_length;            /* bytes of a decoded topic name */
     size_t max_topics;
     size_t max_subscriptions;           /* per client */
+    size_t max_clients_per_address;     /* 0: no limit */
+    unsigned tcp_keepalive;             /* seconds, 0: off (net_keepalive) */
+    unsigned idle_timeout;              /* seconds, 0: off */
     const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
     struct log *log;                    /* SIGHUP reopens its file, if it has one */
 };

@@ -204,9 +204,13 @@ class Server:
 class Client:
     """A connection that sends raw bytes and reads "\\r\\n"-ended JSON lines."""
 
-    def __init__(self, port, family=socket.AF_INET, host="127.0.0.1"):
+    def __init__(self, port, family=socket.AF_INET, host="127.0.0.1", source=None):
+        """`source`: the local address to connect from (e.g. another
+        loopback address, 127.0.0.2)."""
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
+        if source is not None:
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""

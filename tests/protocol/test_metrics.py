@@ -31,7 +31,7 @@ FAMILIES = {
     "mqd_connections": ("gauge", None, None),
     "mqd_connections_accepted_total": ("counter", None, None),
     "mqd_connections_rejected_total":
-        ("counter", "reason", {"max_clients", "fd_exhausted", "out_of_memory"}),
+        ("counter", "reason", {"max_clients", "fd_exhausted", "out_of_memory", "per_address"}),
     "mqd_topics": ("gauge", None, None),
     "mqd_retired_topics": ("gauge", None, None),
     "mqd_subscriptions": ("gauge", None, None),
@@ -42,6 +42,8 @@ FAMILIES = {
     "mqd_cached_messages": ("gauge", None, None),
     "mqd_cached_bytes": ("gauge", None, None),
     "mqd_slow_consumer_disconnects_total": ("counter", None, None),
+    "mqd_idle_disconnects_total": ("counter", None, None),
+    "mqd_timed_out_disconnects_total": ("counter", None, None),
     "mqd_memory_used_bytes": ("gauge", None, None),
     "mqd_memory_limit_bytes": ("gauge", None, None),
     "mqd_cache_evictions_total": ("counter", None, None),

@@ -6,7 +6,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "mqd/net.h"
 
@@ -107,6 +110,71 @@ static void addresses_print_with_their_port(void **state)
     assert_string_equal(out, "unknown");
 }
 
+static size_t key_of(int family, const char *text, unsigned port, unsigned char *key)
+{
+    struct sockaddr_storage ss = {0};
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
+    }
+    return net_peer_key((struct sockaddr *)&ss, key);
+}
+
+static void a_peer_key_is_the_address_without_the_port(void **state)
+{
+    (void)state;
+    unsigned char a[NET_PEER_KEY_LEN], b[NET_PEER_KEY_LEN];
+    size_t la = key_of(AF_INET, "10.1.2.3", 1000, a), lb = key_of(AF_INET, "10.1.2.3", 2000, b);
+    assert_int_equal(la, 5);
+    assert_memory_equal(a, b, la);
+    assert_int_equal(lb, la);
+    lb = key_of(AF_INET, "10.1.2.4", 1000, b);
+    assert_memory_not_equal(a, b, la);
+    lb = key_of(AF_INET6, "::ffff:10.1.2.3", 3000, b); /* the same host, mapped */
+    assert_int_equal(lb, la);
+    assert_memory_equal(a, b, la);
+    la = key_of(AF_INET6, "2001:db8::1", 1, a);
+    assert_int_equal(la, 17);
+    lb = key_of(AF_INET6, "2001:db8::2", 1, b);
+    assert_memory_not_equal(a, b, la);
+    struct sockaddr unknown = {.sa_family = AF_UNIX};
+    assert_int_equal(net_peer_key(&unknown, a), 0);
+}
+
+static int get_int(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t len = sizeof(v);
+    assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+    return v;
+}
+
+static void keepalive_probes_and_the_user_timeout_agree(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(net_keepalive(fd, 300), 0);
+    assert_int_equal(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 300);
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 100);
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 600000);
+    assert_int_equal(net_keepalive(fd, 2), 0); /* short: probes every second */
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 1);
+    assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 5000);
+    assert_int_equal(net_keepalive(fd, 0), 0);
+    assert_int_equal(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +183,8 @@ int main(void)
         cmocka_unit_test(anything_else_is_refused),
         cmocka_unit_test(a_host_that_does_not_fit_is_refused),
         cmocka_unit_test(addresses_print_with_their_port),
+        cmocka_unit_test(a_peer_key_is_the_address_without_the_port),
+        cmocka_unit_test(keepalive_probes_and_the_user_timeout_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

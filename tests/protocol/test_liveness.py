@@ -1,0 +1,196 @@
+"""Liveness: --tcp-keepalive drops a peer whose link went down, --idle-timeout
+closes clients that neither send nor are sent anything, and
+--max-clients-per-address caps one address (docs/PROTOCOL.md, Limits).
+
+The dead peer is made real: the test makes two network namespaces joined by a
+veth pair, runs mqd in one and subscribers in the other, and takes the link
+down under them. That needs root and iproute2 (CI runs as root; dev.sh
+installs iproute2); where either is missing the test says so and skips."""
+
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from mqd_harness import (OK, TOO_MANY, Client, Server, http_request, metrics_port, send,
+                         subscribe)
+
+CLONE_NEWNET = 0x40000000
+
+
+def metric(server, name):
+    _, _, body = http_request(metrics_port(server))
+    m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
+    assert m, name
+    return int(m.group(1))
+
+
+# --- --idle-timeout ---
+
+def test_an_idle_client_is_closed_and_active_ones_stay(start):
+    server = start("--idle-timeout", "1", "--metrics", "127.0.0.1:0")
+    idle, talker, listener, publisher = (server.client() for _ in range(4))
+    subscribe(listener, "news")
+    deadline = time.monotonic() + 3.5
+    n = 0
+    while time.monotonic() < deadline:   # over three timeouts of activity
+        talker.sync()   # it sends (and is sent its reply)
+        send(publisher, "news", str(n))   # the listener only receives
+        assert listener.line()["msg"] == str(n)
+        n += 1
+        time.sleep(0.2)
+    assert idle.at_eof(timeout=10)
+    assert metric(server, "mqd_idle_disconnects_total") == 1
+    talker.sync()
+    send(publisher, "news", "still here")
+    assert listener.line()["msg"] == "still here"
+    for c in (talker, listener, publisher):
+        c.close()
+
+
+def test_idle_timeout_is_off_by_default(start):
+    server = start("--metrics", "127.0.0.1:0")
+    c = server.client()
+    time.sleep(1.5)
+    c.sync()
+    assert metric(server, "mqd_idle_disconnects_total") == 0
+
+
+# --- --max-clients-per-address ---
+
+def client_from(port, source):
+    return Client(port, source=source)
+
+
+def test_max_clients_per_address(start):
+    server = start("--max-clients-per-address", "3", "--metrics", "127.0.0.1:0")
+    three = [client_from(server.port, "127.0.0.1") for _ in range(3)]
+    for c in three:
+        c.sync()
+    fourth = client_from(server.port, "127.0.0.1")
+    assert fourth.line() == TOO_MANY
+    assert fourth.at_eof()
+    other = client_from(server.port, "127.0.0.2")   # another address has its own count
+    other.sync()
+    three[0].close()
+    server.wait_until(lambda: metric(server, "mqd_connections") == 3, "a connection gone")
+    again = client_from(server.port, "127.0.0.1")
+    again.sync()
+    assert metric(server, 'mqd_connections_rejected_total{reason="per_address"}') == 1
+    assert "rejected: --max-clients-per-address 3 reached" in server.stderr()
+    for c in three[1:] + [other, again]:
+        c.close()
+
+
+def test_no_limit_per_address_by_default(start):
+    server = start()
+    clients = [server.client() for _ in range(50)]
+    for c in clients:
+        c.sync()
+        c.close()
+
+
+# --- --tcp-keepalive, with a link that really goes down ---
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def in_netns(name):
+    """Runs the block in network namespace `name`: sockets made and
+    processes started there belong to it (setns changes this thread only)."""
+    back = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        yield
+    finally:
+        libc.setns(back, CLONE_NEWNET)
+        os.close(back)
+        os.close(target)
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def link():
+    """mqd's namespace and its subscribers', joined through a third with a
+    bridge in it (10.77.0.1 and 10.77.0.2, which exist only there), so that
+    the subscribers' side can be cut while mqd's link stays up: its packets
+    leave and are lost, as when a peer vanishes. Removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make network namespaces")
+    if not shutil.which("ip"):
+        pytest.skip("needs iproute2 (the ip command) to make network namespaces")
+    tag = os.getpid()
+    server_ns, switch_ns, client_ns = f"mqd-s{tag}", f"mqd-w{tag}", f"mqd-c{tag}"
+    made = []
+    try:
+        for ns in (server_ns, switch_ns, client_ns):
+            ip("netns", "add", ns)
+            made.append(ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", switch_ns, "link", "add", "name", "sw", "type", "bridge")
+        for ns, end, port, addr in ((server_ns, "vs", "ps", "10.77.0.1/24"),
+                                    (client_ns, "vc", "pc", "10.77.0.2/24")):
+            ip("-n", switch_ns, "link", "add", port, "type", "veth", "peer", "name", end,
+               "netns", ns)
+            ip("-n", switch_ns, "link", "set", port, "master", "sw")
+            ip("-n", switch_ns, "link", "set", port, "up")
+            ip("-n", ns, "addr", "add", addr, "dev", end)
+            ip("-n", ns, "link", "set", end, "up")
+        ip("-n", switch_ns, "link", "set", "sw", "up")
+    except (subprocess.CalledProcessError, OSError) as e:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        pytest.skip(f"cannot make network namespaces here: {e}")
+    yield server_ns, switch_ns, client_ns
+    for ns in made:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_keepalive_drops_peers_whose_link_went_down(link):
+    server_ns, switch_ns, client_ns = link
+    with in_netns(server_ns):
+        server = Server("--bind", "0.0.0.0", "--tcp-keepalive", "2", "--metrics",
+                        "127.0.0.1:0")
+        publisher = server.client()
+    try:
+        with in_netns(client_ns):
+            idle = Client(server.port, host="10.77.0.1")
+            busy = Client(server.port, host="10.77.0.1")
+        subscribe(idle, "quiet")
+        subscribe(busy, "loud")
+        with in_netns(server_ns):
+            assert metric(server, "mqd_connections") == 3
+        ip("-n", switch_ns, "link", "set", "pc", "down")   # no FIN, no RST: silence
+        started = time.monotonic()
+        while time.monotonic() - started < 2:   # data the dead peer never acknowledges
+            send(publisher, "loud", "x" * 1000)
+            time.sleep(0.05)
+
+        # keepalive after 2 s idle, probes every second, three of them: about
+        # 5 s, and the user timeout the same for the busy one; 30 s is generous
+        while True:
+            with in_netns(server_ns):
+                if metric(server, "mqd_timed_out_disconnects_total") == 2:
+                    break
+            assert time.monotonic() - started < 30, "dead peers kept:\n" + server.stderr()
+            time.sleep(0.1)
+        with in_netns(server_ns):
+            assert metric(server, "mqd_connections") == 1
+        publisher.sync()
+        idle.close()
+        busy.close()
+        publisher.close()
+    finally:
+        with in_netns(server_ns):
+            assert server.stop() == 0, server.stderr()
