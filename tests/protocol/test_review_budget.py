@@ -1,0 +1,63 @@
+"""Hostile tests of --max-memory: each shows a defect in the budget (see the
+commit that adds it). They fail against the code they were written for."""
+
+import json
+import re
+
+from mqd_harness import OK, Server, http_request, metrics_port, send, subscribe
+
+NO_MEMORY = {"success": False, "reason": "Out of memory"}
+
+
+def metric(server, name):
+    _, _, body = http_request(metrics_port(server))
+    m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
+    assert m, name
+    return int(m.group(1))
+
+
+def cmd(**fields):
+    return json.dumps(fields) + "\n"
+
+
+def fill_the_cache(client, budget, body_len=800, topics=100):
+    """Sends cached messages to topics nobody listens to, twice the budget's
+    worth (the caches, 100 topics of 100 messages, could hold four times
+    it): the server then holds about its budget, mostly in cache, which the
+    budget may always evict. (Metrics are not asked for meanwhile: see
+    test_the_metrics_endpoint_goes_dark_at_the_budget.)"""
+    n = 2 * budget // body_len
+    for i in range(0, n, 50):
+        client.send("".join(cmd(command="send", topic=f"fill{(i + k) % topics}",
+                                msg="f" * body_len, delivery="all") for k in range(50)))
+        for _ in range(50):
+            assert client.line() == OK
+
+
+def test_a_fan_out_growing_queues_cuts_a_reader_while_the_cache_could_be_evicted(start):
+    """budget.h: room is made by evicting cached messages first, then the
+    biggest client. But a send's room estimate (broker_room_needed) leaves
+    out the receivers' output queues (outq_grow doubles a slot array), and the
+    allocator's ceiling leaves only one --max-line of slack: at the budget, a
+    subscriber whose queue doubles past that slack is disconnected "out of
+    memory for its output" -- a reader that reads, while megabytes of cache
+    were there to evict, and no client was counted as evicted."""
+    server = start("--max-memory", "2m", "--max-line", "1k")
+    filler = server.client()
+    fill_the_cache(filler, 2 << 20)
+    sub, pub = server.client(), server.client()
+    subscribe(sub, "t")
+    n = 1100   # one write, one read: the queue grows 8, 16 ... 2048 slots in one iteration
+    pub.send("".join(cmd(command="send", topic="t", msg="m", delivery="all", cache=False)
+                     for _ in range(n)))
+    got = []
+    try:
+        while len(got) < n:
+            line = sub.raw_line(timeout=5)
+            if not line:
+                break
+            got.append(json.loads(line))
+    except OSError:
+        pass
+    assert len(got) == n, (
+        f"the subscriber got {len(got)} of {n} lines; log: {server.stderr()[-600:]}")
