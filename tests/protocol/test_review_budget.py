@@ -61,3 +61,20 @@ def test_a_fan_out_growing_queues_cuts_a_reader_while_the_cache_could_be_evicted
         pass
     assert len(got) == n, (
         f"the subscriber got {len(got)} of {n} lines; log: {server.stderr()[-600:]}")
+
+
+def test_the_metrics_endpoint_goes_dark_at_the_budget(start):
+    """README: mqd_memory_used_bytes and the eviction counters are there for
+    operators to watch the budget. But the metrics response is allocated
+    through the allocator's ceiling (httpd.c build_response, mqd_malloc) with
+    no room made for it: once the caches have filled the budget -- the
+    steady state of a busy server -- a scrape bigger than the ceiling's
+    slack (one --max-line) is dropped without a response, exactly when the
+    figures matter. Nothing is wrong with the server but the budget."""
+    server = start("--max-memory", "2m", "--max-line", "1k", "--metrics", "127.0.0.1:0")
+    assert metric(server, "mqd_cache_evictions_total") == 0   # it answers before
+    filler = server.client()
+    fill_the_cache(filler, 2 << 20)
+    # the server is idle and well: a send still works
+    send(filler, "fill0", "x")
+    assert metric(server, "mqd_cache_evictions_total") > 0
