@@ -78,3 +78,15 @@ def test_the_metrics_endpoint_goes_dark_at_the_budget(start):
     # the server is idle and well: a send still works
     send(filler, "fill0", "x")
     assert metric(server, "mqd_cache_evictions_total") > 0
+
+
+def test_a_send_nobody_keeps_is_refused_as_one_topic_too_many(start):
+    """PROTOCOL.md: "A command that would bring one more topic alive (a topic
+    with subscribers or cached messages) past the maximum number of topics:
+    Too many topics". A send with cache false to a topic nobody subscribes to
+    brings nothing alive (it is delivered to nobody and the topic is freed at
+    once), yet create_topic counts it against --max-topics and refuses it."""
+    server = start("--max-topics", "1")
+    c = server.client()
+    subscribe(c, "a")
+    assert c.request(command="send", topic="b", msg="m", delivery="all", cache=False) == OK
