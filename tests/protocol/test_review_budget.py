@@ -90,3 +90,50 @@ def test_a_send_nobody_keeps_is_refused_as_one_topic_too_many(start):
     c = server.client()
     subscribe(c, "a")
     assert c.request(command="send", topic="b", msg="m", delivery="all", cache=False) == OK
+
+
+def test_many_connections_each_under_the_eviction_minimum_deny_everyone(start):
+    """budget.h: when a command does not fit, the budget evicts cached
+    messages, then disconnects the client holding the most; clients under
+    CONN_EVICT_MIN (64 KiB) "are not worth it and stay". So an attacker who
+    spreads the budget over many connections, each holding a 16 KiB
+    unfinished line (and a few holding a smaller one to fill the last gap),
+    is never evicted: every later command of a well-behaved client is
+    answered Out of memory, for as long as the attacker keeps its sockets
+    open. HARDENING.md's promise that the pair beside an attack loses nothing
+    does not hold for this attack."""
+    server = start("--max-memory", "4m")
+    pub, sub = server.client(), server.client()
+    subscribe(sub, "pair")
+    send(pub, "pair", "before")
+    assert sub.line()["msg"] == "before"
+    attackers = []
+
+    # sync() sends a newline, which would end the partial line: send the
+    # partial line after it instead
+    def attack_after_sync(part):
+        for _ in range(2000):
+            try:
+                a = server.client()
+                attackers.append(a)
+                a.sync()
+                a.send(part)
+                a.sock.settimeout(0.05)
+                try:
+                    got = a.sock.recv(100)   # a refusal would come back at once
+                except TimeoutError:
+                    got = None
+                a.sock.settimeout(10)
+                if got is not None:
+                    return
+            except OSError:
+                return
+        raise AssertionError("the server never refused")
+
+    attack_after_sync(b"{" + b"a" * 16000)
+    attack_after_sync(b"{" + b"b" * 1000)
+    attack_after_sync(b"{" + b"c" * 100)
+    reply = pub.request(command="send", topic="pair", msg="after", delivery="all", cache=False)
+    assert reply == OK, f"the pair was refused while {len(attackers)} attackers stay: {reply}"
+    for a in attackers:
+        a.close()
