@@ -137,3 +137,32 @@ def test_many_connections_each_under_the_eviction_minimum_deny_everyone(start):
     assert reply == OK, f"the pair was refused while {len(attackers)} attackers stay: {reply}"
     for a in attackers:
         a.close()
+
+
+def test_at_the_budget_a_replay_cuts_the_subscriber_it_is_for(start):
+    """The same gap as the fan-out's, on a subscribe: its room is made for
+    the topic and the subscription (line_len 0), not for the replay's lines
+    entering the subscriber's queue. With the caches full, a new subscriber
+    asking for the 300 cached messages of its topic is disconnected "out of
+    memory for its output" partway, although the cache of other topics
+    could have been evicted to make room."""
+    server = start("--max-memory", "2m", "--max-line", "1k", "--cache-size", "300")
+    p = server.client()
+    fill_the_cache(p, 2 << 20, topics=20)
+    for i in range(0, 300, 50):   # the newest cached: evicted last
+        p.send("".join(cmd(command="send", topic="r", msg=f"r{i + k}", delivery="all")
+                       for k in range(50)))
+        for _ in range(50):
+            assert p.line() == OK
+    r = server.client()
+    r.cmd(command="subscribe", topic="r", last_seen=-1)
+    got = []
+    try:
+        while (line := r.raw_line(timeout=5)):
+            got.append(json.loads(line))
+            if len(got) == 1 + 300:
+                break
+    except OSError:
+        pass
+    assert len(got) == 1 + 300, (
+        f"{got[:1]} and {max(len(got) - 1, 0)} of 300 replayed; {server.stderr()[-300:]}")
