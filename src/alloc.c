@@ -33,6 +33,8 @@ void *mqd_calloc(size_t count, size_t size)
 
 void *mqd_realloc(void *ptr, size_t size)
 {
+    if (size == 0) /* realloc would free ptr: keep the promise that it is untouched */
+        size = 1;
     size_t before = ptr ? malloc_usable_size(ptr) : 0;
     if (size > before && !fits(size - before))
         return NULL;

@@ -54,6 +54,7 @@ struct broker {
     size_t max_subscriptions;
     uint64_t random_state;
     broker_deliver_fn deliver;
+    broker_queue_growth_fn queue_growth;
     uint64_t messages_received;
     uint64_t messages_delivered;
     uint64_t cache_evictions;
@@ -105,6 +106,7 @@ struct broker *broker_new(const struct broker_config *config)
                        4 * sizeof(struct sub *);
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
     b->deliver = config->deliver;
+    b->queue_growth = config->queue_growth;
     return b;
 }
 
@@ -134,13 +136,13 @@ static struct topic *find_topic(const struct broker *b, const char *name, size_t
     return table_find(b->topics, name, len);
 }
 
-/* find_or_create_topic: the topic, made when missing (create_topic) with
+/* create_topic: a new topic, with
  * the next index a retired one of that name had. */
 static enum broker_status create_topic(struct broker *b, const char *name, size_t len,
-                                       struct topic **out)
+                                       bool counts, struct topic **out)
 {
     struct topic *t;
-    if (b->max_topics && b->topics->count >= b->max_topics)
+    if (counts && b->max_topics && b->topics->count >= b->max_topics)
         return BROKER_TOO_MANY_TOPICS;
     t = mqd_calloc(1, sizeof(*t) + len);
     if (!t || table_reserve(b->topics, 1) < 0) {
@@ -158,11 +160,15 @@ static enum broker_status create_topic(struct broker *b, const char *name, size_
     return BROKER_OK;
 }
 
+/* find_or_create_topic: a new topic `counts` against --max-topics unless the
+ * command cannot leave it alive (a send that caches nothing to a topic nobody
+ * is subscribed to: it is freed again at once) */
 static inline enum broker_status find_or_create_topic(struct broker *b, const char *name,
-                                                      size_t len, struct topic **out)
+                                                      size_t len, bool counts,
+                                                      struct topic **out)
 {
     *out = find_topic(b, name, len);
-    return *out ? BROKER_OK : create_topic(b, name, len, out);
+    return *out ? BROKER_OK : create_topic(b, name, len, counts, out);
 }
 
 /* free_topic_if_unused: a topic with no subscribers and nothing cached goes,
@@ -181,6 +187,10 @@ static void free_topic_if_unused(struct broker *b, struct topic *t)
 }
 
 size_t broker_client_subscriptions(const struct broker_client *c) { return c->nsubs; }
+
+size_t broker_subscription_count(const struct broker *b) { return b->subs->count; }
+
+size_t broker_cache_size(const struct broker *b) { return b->cache_size; }
 
 struct broker_client *broker_client_new(struct broker *b, void *ctx)
 {
@@ -245,7 +255,7 @@ enum broker_status broker_subscribe(struct broker *b, struct broker_client *c, c
         return BROKER_OK;
     if (b->max_subscriptions && c->nsubs >= b->max_subscriptions)
         return BROKER_TOO_MANY_SUBSCRIPTIONS;
-    enum broker_status status = find_or_create_topic(b, name, len, &t);
+    enum broker_status status = find_or_create_topic(b, name, len, true, &t);
     if (status != BROKER_OK)
         return status;
     struct sub *s = mqd_malloc(sizeof(*s));
@@ -335,9 +345,13 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
     size_t need = line_len + sizeof(struct buf) + sizeof(struct sub) +
                   table_insert_cost(b->subs) + retired_reserve_cost(b->retired) +
                   array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD;
+    if (b->queue_growth) /* a reply, and a replay of the whole cache */
+        need += b->queue_growth(c->ctx, (t ? t->cache.len : 0) + 1);
     if (t) {
         need += ring_growth(&t->cache) +
                 array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
+        for (size_t i = 0; b->queue_growth && i < t->nsubs; i++) /* the fan-out */
+            need += b->queue_growth(t->subs[i]->key.client->ctx, 1);
     } else {
         size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
         need += sizeof(struct topic) + len + table_insert_cost(b->topics) +
@@ -445,13 +459,13 @@ static bool reserve_index(struct broker *b, struct topic *t)
 
 enum broker_status broker_send(struct broker *b, const struct broker_message *m)
 {
+    bool may_cache = m->cache && b->cache_size > 0;
     struct topic *t;
-    enum broker_status status = find_or_create_topic(b, m->topic, m->topic_len, &t);
+    enum broker_status status = find_or_create_topic(b, m->topic, m->topic_len, may_cache, &t);
     if (status != BROKER_OK)
         return status;
     /* a "one" message is cached when no subscriber takes it, which is only
      * known after trying: room is made first, so that cannot fail */
-    bool may_cache = m->cache && b->cache_size > 0;
     struct buf *line = NULL;
     if (!reserve_index(b, t) || (may_cache && ring_reserve(&t->cache) < 0) ||
         !(line = build_line(m, t->next_index))) {

@@ -55,17 +55,34 @@ static bool evict_cached(struct budget *b)
     return true;
 }
 
-bool budget_make_room(struct budget *b, size_t need, const void *requester)
+/* make_room: evicts cached messages, then (when `clients`) clients, until
+ * `need` fits; a need over the whole budget is refused at once, before
+ * anything is thrown away for it */
+static bool make_room(struct budget *b, size_t need, bool clients, const void *requester)
 {
     if (!b || b->limit == 0)
         return true;
+    if (need > b->limit)
+        return false;
+    if (!budget_has_room(b, need)) /* what closed conns hold goes first */
+        conn_release_closed(b->clients, requester);
     while (!budget_has_room(b, need)) {
         if (evict_cached(b))
             continue;
-        if (conn_evict_biggest(b->clients, requester, b->limit) != CONN_EVICTED_OTHER)
+        if (!clients || conn_evict_biggest(b->clients, requester, b->limit) != CONN_EVICTED_OTHER)
             return false;
     }
     return true;
+}
+
+bool budget_make_room(struct budget *b, size_t need, const void *requester)
+{
+    return make_room(b, need, true, requester);
+}
+
+bool budget_make_room_from_cache(struct budget *b, size_t need)
+{
+    return make_room(b, need, false, NULL);
 }
 
 void budget_give_back(struct budget *b)

@@ -222,7 +222,10 @@ static int build_response(struct httpd *h, struct httpd_conn *c, unsigned status
     r.content_length =
         status == 200 ? h->config.render(h->config.ctx, NULL, 0) : strlen(reason) + 1;
     size_t head_len = http_format_head(&r, NULL, 0);
-    c->out = mqd_malloc(head_len + r.content_length + 1);
+    size_t size = head_len + r.content_length + 1;
+    if (h->config.make_room && !h->config.make_room(h->config.ctx, size))
+        return -1;
+    c->out = mqd_malloc(size);
     if (!c->out)
         return -1;
     http_format_head(&r, c->out, head_len + 1);

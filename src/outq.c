@@ -34,6 +34,17 @@ void outq_clear(struct outq *q)
     outq_init(q);
 }
 
+size_t outq_growth(const struct outq *q, size_t lines)
+{
+    if (q->count + lines <= q->cap)
+        return 0;
+    size_t cap = q->cap ? q->cap : 8;
+    while (cap < q->count + lines)
+        cap *= 2;
+    /* the old array is freed only once the new one holds everything */
+    return cap * sizeof(*q->items);
+}
+
 static int outq_grow(struct outq *q)
 {
     size_t cap = q->cap ? q->cap * 2 : 8;

@@ -33,6 +33,9 @@
 #define LISTEN_BACKLOG 4096
 /* output below this may wait one loop iteration for more (flush_clients) */
 #define DEFER_BELOW 2048
+/* what a new connection takes: the conn, its broker client, the allocator's
+ * share of both */
+#define CONN_ROOM (sizeof(struct conn) + 256)
 
 struct server {
     struct server_config config;
@@ -140,7 +143,8 @@ static int make_broker(struct server *s)
                                .max_topics = s->config.max_topics,
                                .max_subscriptions = s->config.max_subscriptions,
                                .max_retired = max_retired(&s->config),
-                               .deliver = conn_deliver};
+                               .deliver = conn_deliver,
+                               .queue_growth = conn_queue_growth};
     if (getrandom(bc.hash_seed, sizeof(bc.hash_seed), 0) != (ssize_t)sizeof(bc.hash_seed) ||
         getrandom(&bc.random_seed, sizeof(bc.random_seed), 0) != (ssize_t)sizeof(bc.random_seed))
         return -1;
@@ -204,6 +208,13 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
     };
 }
 
+/* metrics_room: room for a scrape's response, from the caches only */
+static bool metrics_room(void *ctx, size_t bytes)
+{
+    struct server *s = ctx;
+    return budget_make_room_from_cache(s->env.budget, bytes);
+}
+
 static size_t render_metrics(void *ctx, char *out, size_t cap)
 {
     struct metrics_figures f;
@@ -220,7 +231,8 @@ static int open_metrics(struct server *s, char *err, size_t err_len)
                               .content_type = METRICS_CONTENT_TYPE,
                               .render = render_metrics,
                               .ctx = s,
-                              .log = s->config.log};
+                              .log = s->config.log,
+                              .make_room = metrics_room};
     char why[NET_ADDR_LEN + 128];
     s->metrics = httpd_new(&hc, why, sizeof(why));
     if (!s->metrics) {
@@ -358,7 +370,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     if (net_keepalive(fd, s->config.tcp_keepalive) < 0)
         log_debug(s->config.log, "client %s: no keepalive: %s", addr, strerror(errno));
     struct conn *c = NULL;
-    if (budget_make_room(s->env.budget, sizeof(*c), NULL))
+    if (budget_make_room_from_cache(s->env.budget, CONN_ROOM))
         c = conn_new(&s->env, fd, addr);
     if (!c || watch(s, fd, EPOLLIN, c) < 0) {
         /* conn_new fails for memory only, adding to epoll for memory or

@@ -32,6 +32,10 @@
 struct broker;
 struct broker_client;
 
+/* broker_queue_growth_fn: the bytes the client whose context this is would
+ * allocate to queue `lines` more lines, for broker_room_needed. */
+typedef size_t (*broker_queue_growth_fn)(void *client_ctx, size_t lines);
+
 /* broker_deliver_fn: queue `line` (take a reference to keep it) for the client
  * whose context this is. False when the client did not take it because it is
  * going away (closed earlier in this loop iteration, or cut by this line):
@@ -46,6 +50,7 @@ struct broker_config {
     uint8_t hash_seed[SIPHASH_KEY_LEN];
     uint64_t random_seed; /* for delivery "one" */
     broker_deliver_fn deliver;
+    broker_queue_growth_fn queue_growth; /* NULL: queues cost nothing */
 };
 
 enum broker_status {
@@ -83,6 +88,10 @@ struct broker_client *broker_client_new(struct broker *b, void *ctx);
 
 /* broker_client_free: the client leaves every topic and is freed. NULL is a no-op. */
 void broker_client_free(struct broker_client *c);
+
+/* broker_subscription_count, broker_cache_size: for bounds. O(1). */
+size_t broker_subscription_count(const struct broker *b);
+size_t broker_cache_size(const struct broker *b);
 
 /* broker_client_subscriptions: how many topics `c` is subscribed to. */
 size_t broker_client_subscriptions(const struct broker_client *c);
@@ -122,13 +131,16 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
 /* broker_room_needed: at most how many bytes a subscribe by `c` to this
  * topic, or a send to it of a delivered line of `line_len` bytes, can
  * allocate now: what a memory budget must find room for before running it.
- * O(1). */
+ * Its receivers' queues are asked what one more line costs them
+ * (queue_growth), and `c`'s what the replay of the whole cache and a reply
+ * would. O(the topic's subscribers). */
 size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
                           const char *topic, size_t len, size_t line_len);
 
 /* broker_room_bound: an upper bound on broker_room_needed for any topic of
- * `len` bytes, found without looking the topic up: a budget with this much
- * room to spare need not ask more. O(1). */
+ * `len` bytes, found without looking the topic up, but for the queues, whose
+ * owner bounds them (conn.h): a budget with this much room to spare, and
+ * the queues', need not ask more. O(1). */
 size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
                          size_t line_len);
 

@@ -8,19 +8,20 @@
  * subscription or a message; an unfinished input line growing; a new
  * connection) it asks budget_make_room for the bytes it expects to need.
  * When they do not fit, the budget frees memory in this order:
+ *   0. what conns closed in this loop iteration still hold (a slow
+ *      consumer's queue, a requester cut for memory), given back at once;
  *   1. cached messages, oldest first across all topics (broker.h); a
  *      delivery "one" message evicted so is lost: counted, and a warning;
- *   2. the client holding the most output and input memory, disconnected
- *      with a warning (conn.h); clients holding under CONN_EVICT_MIN bytes
- *      are not worth it and stay;
+ *   2. the client holding the most memory (output, input, subscriptions),
+ *      disconnected with a warning (conn.h), then the next;
  *   3. and only then it refuses: the caller answers "Out of memory" and
  *      changes nothing.
  * Room is made between commands, never inside one, so no fan-out or replay
  * ever sees a cache entry or a client vanish under it.
  *
- * What one command takes beyond its estimate (a delivered line's share of
- * the receivers' queues) is bounded by the ceiling set on the allocator:
- * the limit plus one line of --max-line. Past that an allocation fails as if
+ * What one command takes beyond its estimate, should the estimate fall
+ * short, is bounded by the ceiling set on the allocator: the limit plus one
+ * line of --max-line. Past that an allocation fails as if
  * the system had no more, through the paths proven by the allocation tests.
  * So mqd never holds more than the budget plus one line.
  */
@@ -70,6 +71,11 @@ void budget_free(struct budget *b);
  * has room. O(1) while there is room; each client evicted costs a walk over
  * the clients. */
 bool budget_make_room(struct budget *b, size_t need, const void *requester);
+
+/* budget_make_room_from_cache: budget_make_room that only evicts cached
+ * messages: for what no client asked for (a new connection, a metrics
+ * scrape), which must never cost a client its connection. */
+bool budget_make_room_from_cache(struct budget *b, size_t need);
 
 /* budget_has_room: whether `need` more bytes fit now, freeing nothing. A
  * NULL budget always has room. O(1). */

@@ -22,9 +22,6 @@
 #include "mqd/proto.h"
 
 #define CONN_ADDR_LEN 64
-/* a client holding less than this is not disconnected to make room: it
- * would free little, and well-behaved clients hold less */
-#define CONN_EVICT_MIN (64 * 1024)
 /* what one subscription costs, about: the sub, its two array slots and its
  * share of the subscription table */
 #define CONN_SUBSCRIPTION_COST 128
@@ -53,6 +50,7 @@ struct conn_env {
     size_t max_topic_length;
     struct conn *conns; /* every conn not yet freed */
     size_t nconns;
+    size_t queue_bytes; /* every conn's queue slot array added up, for room bounds */
     int64_t now; /* the loop's clock, monotonic milliseconds, for idle times */
     /* conns with output queued since the last flush, in the order they got
      * it, so a fan-out's receivers are written before the sender's reply;
@@ -98,23 +96,30 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr);
  * leaves env->conns. */
 void conn_free(struct conn *c);
 
-/* conn_memory: what the conn holds for its client: output queued (a line
- * shared with others counted whole), the queue's slots, an unfinished input
- * line, and its subscriptions at CONN_SUBSCRIPTION_COST each. */
+/* conn_memory: what the conn holds for its client: itself, output queued (a
+ * line shared with others counted whole), the queue's slots, an unfinished
+ * input line, and its subscriptions at CONN_SUBSCRIPTION_COST each. */
 size_t conn_memory(const struct conn *c);
 
 enum conn_eviction {
-    CONN_EVICTED_NONE,      /* no client holds CONN_EVICT_MIN */
+    CONN_EVICTED_NONE,      /* no client is left to close */
     CONN_EVICTED_OTHER,     /* one was closed and its memory released */
     CONN_EVICTED_REQUESTER, /* the requester held the most: it is closed */
 };
 
-/* conn_evict_biggest: closes the client holding the most memory, if it holds
- * at least CONN_EVICT_MIN, with a warning naming the budget `limit`. Any
+/* conn_evict_biggest: closes the client holding the most memory, whatever
+ * it holds (many small clients fill a budget as well as one big one), with a
+ * warning naming the budget `limit`. Any
  * conn but `requester` has its memory released at once (it is at no point
  * of a command: room is only made between commands); the requester's goes
  * when it is freed. O(clients). */
 enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requester, size_t limit);
+
+/* conn_release_closed: gives back at once what the conns closed since the
+ * loop iteration began still hold (a slow consumer's queue, a requester cut
+ * for memory), but the requester's. Only between commands, as room is made.
+ * O(conns closed). */
+void conn_release_closed(struct conn_env *env, const void *requester);
 
 /* conn_receive: handles bytes read from the client: every complete line runs
  * as a command. Stops early when the conn starts draining or closing. */
@@ -127,6 +132,10 @@ void conn_end_of_input(struct conn *c);
 /* conn_close: marks the conn to be freed after this iteration (idempotent).
  * `why` is logged at debug level. */
 void conn_close(struct conn *c, const char *why);
+
+/* conn_queue_growth: what queuing `lines` more lines to the conn would
+ * allocate (a broker_queue_growth_fn). */
+size_t conn_queue_growth(void *conn, size_t lines);
 
 /* conn_deliver: queues a line (a broker_deliver_fn). A conn whose queue would
  * pass max_output, or cannot grow, is closed instead. False when the line

@@ -15,6 +15,7 @@
 #ifndef MQD_HTTPD_H
 #define MQD_HTTPD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mqd/log.h"
@@ -35,6 +36,10 @@ struct httpd_config {
     httpd_render_fn render;
     void *ctx;
     const struct log *log;
+    /* make_room: asked before a response of `bytes` is allocated (NULL:
+     * never), so a memory budget can make room for it; false drops the
+     * connection unanswered */
+    bool (*make_room)(void *ctx, size_t bytes);
 };
 
 struct httpd;

@@ -17,9 +17,11 @@
  * floors: the highest next index of the folded topics whose names fall into
  * each of its 4096 buckets. A new topic starts at its bucket's floor, which
  * is 0 until a topic of that bucket was folded. So no index is ever reused:
- * at worst a new topic starts above 0. Two names with the same hash (a
- * chance of about n^2 / 2^65 among n topics kept) share the higher of their
- * indexes, with the same outcome.
+ * at worst a new topic starts above 0. Two names with the same 64-bit hash
+ * (a chance of about n^2 / 2^65 among n topics kept, 3 in 10^8 for a
+ * million) share one slot holding the higher index, and the first to come
+ * back takes it: the other then starts at its bucket's floor and could
+ * reuse an index. That chance is the price of not keeping names.
  *
  * Costs: every call is O(1) expected; the store holds at most 43 bytes per
  * topic kept or reserved (16-byte slots, 3/8 to 3/4 of them used) plus

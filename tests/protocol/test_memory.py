@@ -447,6 +447,123 @@ def test_a_subscriber_cut_during_its_replay_leaves_the_one_messages_it_did_not_t
     assert metric(server, "mqd_cached_messages") == 0
 
 
+# --- at the budget: what one command takes, besides its line ---
+
+def fill_the_cache(client, budget, body_len=800, topics=100):
+    """Sends cached messages to topics nobody listens to, twice the budget's
+    worth (the caches, 100 topics of 100 messages, could hold four times
+    it): the server then holds about its budget, mostly in cache, which the
+    budget may always evict. (Metrics are not asked for meanwhile: see
+    test_the_metrics_endpoint_goes_dark_at_the_budget.)"""
+    n = 2 * budget // body_len
+    for i in range(0, n, 50):
+        client.send("".join(cmd(command="send", topic=f"fill{(i + k) % topics}",
+                                msg="f" * body_len, delivery="all") for k in range(50)))
+        for _ in range(50):
+            assert client.line() == OK
+
+
+def test_at_the_budget_a_fan_out_makes_room_for_the_receivers_queues(start):
+    """A send's room includes what its receivers' queues grow by (a slot
+    array doubling), so at the budget the cache is evicted for it: a reader
+    that reads is never cut "out of memory for its output" while cached
+    messages were there to evict."""
+    server = start("--max-memory", "2m", "--max-line", "1k")
+    filler = server.client()
+    fill_the_cache(filler, 2 << 20)
+    sub, pub = server.client(), server.client()
+    subscribe(sub, "t")
+    n = 1100   # one write, one read: the queue grows 8, 16 ... 2048 slots in one iteration
+    pub.send("".join(cmd(command="send", topic="t", msg="m", delivery="all", cache=False)
+                     for _ in range(n)))
+    got = []
+    try:
+        while len(got) < n:
+            line = sub.raw_line(timeout=5)
+            if not line:
+                break
+            got.append(json.loads(line))
+    except OSError:
+        pass
+    assert len(got) == n, (
+        f"the subscriber got {len(got)} of {n} lines; log: {server.stderr()[-600:]}")
+
+
+def test_the_metrics_endpoint_answers_at_the_budget(start):
+    """A scrape's response is made room for from the caches: once they have
+    filled the budget (the steady state of a busy server), /metrics still
+    answers, when its figures matter most."""
+    server = start("--max-memory", "2m", "--max-line", "1k", "--metrics", "127.0.0.1:0")
+    assert metric(server, "mqd_cache_evictions_total") == 0   # it answers before
+    filler = server.client()
+    fill_the_cache(filler, 2 << 20)
+    # the server is idle and well: a send still works
+    send(filler, "fill0", "x")
+    assert metric(server, "mqd_cache_evictions_total") > 0
+
+
+def test_a_send_that_keeps_nothing_alive_passes_max_topics(start):
+    """Only a command that would bring one more topic alive counts against
+    --max-topics: a send with cache false to a topic nobody subscribes to is
+    delivered to nobody and its topic freed at once."""
+    server = start("--max-topics", "1")
+    c = server.client()
+    subscribe(c, "a")
+    assert c.request(command="send", topic="b", msg="m", delivery="all", cache=False) == OK
+
+
+def test_many_small_holders_are_disconnected_too(start):
+    """An attacker that spreads the budget over many connections, each
+    holding a 16 KiB unfinished line, is disconnected biggest first like one
+    big holder: the pair beside it is never refused."""
+    server = start("--max-memory", "4m", "--metrics", "127.0.0.1:0")
+    pub, sub = server.client(), server.client()
+    subscribe(sub, "pair")
+    attackers = []
+    for i in range(400):   # 6.4 MB of unfinished lines against 4 MiB
+        a = server.client()
+        attackers.append(a)
+        try:
+            a.send(b"{" + b"a" * 16000)
+        except OSError:
+            pass
+        if i % 20 == 0:
+            reply = pub.request(command="send", topic="pair", msg=str(i), delivery="all",
+                                cache=False)
+            assert reply == OK, f"the pair was refused beside {i} attackers: {reply}"
+            assert sub.line()["msg"] == str(i)
+    assert metric(server, "mqd_clients_evicted_total") > 0
+    for a in attackers:
+        a.close()
+
+
+def test_at_the_budget_a_replay_makes_room_for_the_subscribers_queue(start):
+    """A subscribe's room includes its reply and the replay of the whole
+    cache into its queue: with the caches full, a new subscriber asking for
+    the 300 cached messages of its topic gets all of them, the caches of
+    other topics evicted to make room."""
+    server = start("--max-memory", "2m", "--max-line", "1k", "--cache-size", "300")
+    p = server.client()
+    fill_the_cache(p, 2 << 20, topics=20)
+    for i in range(0, 300, 50):   # the newest cached: evicted last
+        p.send("".join(cmd(command="send", topic="r", msg=f"r{i + k}", delivery="all")
+                       for k in range(50)))
+        for _ in range(50):
+            assert p.line() == OK
+    r = server.client()
+    r.cmd(command="subscribe", topic="r", last_seen=-1)
+    got = []
+    try:
+        while (line := r.raw_line(timeout=5)):
+            got.append(json.loads(line))
+            if len(got) == 1 + 300:
+                break
+    except OSError:
+        pass
+    assert len(got) == 1 + 300, (
+        f"{got[:1]} and {max(len(got) - 1, 0)} of 300 replayed; {server.stderr()[-300:]}")
+
+
 # --- the figures and the start ---
 
 def test_max_output_below_the_longest_line_stops_the_start():

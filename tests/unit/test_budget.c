@@ -132,7 +132,7 @@ static void cached_messages_go_first_oldest_first(void **state)
     /* a client holding enough to be worth disconnecting: it must stay */
     run(w->conns[2], "{\"command\":\"subscribe\",\"topic\":\"big\",\"cache\":false}\n");
     send_uncached(w, "big", 400);
-    assert_true(conn_memory(w->conns[2]) >= CONN_EVICT_MIN);
+    assert_true(conn_memory(w->conns[2]) >= 64 * 1024);
     cache(w, "old", 10, 1000);
     cache(w, "new", 10, 1000);
     struct budget *b = budget_over(w, 5000);
@@ -157,18 +157,18 @@ static void then_the_client_holding_the_most_is_disconnected(void **state)
     send_uncached(w, "a", 400); /* about 90 KiB to conn 1 */
     send_uncached(w, "b", 800); /* about 180 KiB to conn 2 */
     assert_true(conn_memory(w->conns[2]) > conn_memory(w->conns[1]));
-    assert_true(conn_memory(w->conns[1]) >= CONN_EVICT_MIN);
+    assert_true(conn_memory(w->conns[1]) >= 64 * 1024);
     struct budget *b = budget_over(w, 0);
     assert_true(budget_make_room(b, 100000, w->conns[0]));
     assert_true(w->conns[2]->closing);
     assert_false(w->conns[1]->closing); /* one was enough */
-    assert_int_equal(conn_memory(w->conns[2]), 0); /* released at once */
+    assert_int_equal(conn_memory(w->conns[2]), sizeof(struct conn)); /* released at once */
     assert_int_equal(w->env.stats.evicted_for_memory, 1);
     /* what conn 2 freed is not enough for this: conn 1 goes too */
     assert_true(mqd_allocated() + 300000 > budget_limit(b));
     assert_true(budget_make_room(b, 300000, w->conns[0]));
     assert_true(w->conns[1]->closing);
-    /* nobody left worth disconnecting: refused */
+    /* more than the whole budget: refused before anything is thrown away */
     assert_false(budget_make_room(b, 1 << 20, w->conns[0]));
     assert_false(w->conns[0]->closing);
     assert_int_equal(w->env.stats.evicted_for_memory, 2);
@@ -186,6 +186,47 @@ static void the_requester_itself_may_be_the_one(void **state)
     assert_false(budget_make_room(b, 1000, w->conns[1]));
     assert_true(w->conns[1]->closing);
     assert_int_equal(conn_memory(w->conns[1]), held); /* freed after the iteration */
+    world_free(w, b);
+}
+
+/* a conn closed during the iteration (a slow consumer, a requester cut for
+ * memory) still holds its queue until the loop frees it: making room gives
+ * that back first, before anyone else is disconnected */
+static void what_closed_conns_hold_goes_before_anyone_else(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    run(w->conns[1], "{\"command\":\"subscribe\",\"topic\":\"a\",\"cache\":false}\n");
+    run(w->conns[2], "{\"command\":\"subscribe\",\"topic\":\"b\",\"cache\":false}\n");
+    send_uncached(w, "a", 400); /* about 90 KiB queued to conn 1 */
+    send_uncached(w, "b", 100); /* and some to conn 2 */
+    conn_close(w->conns[1], "slow consumer");
+    struct budget *b = budget_over(w, 0);
+    assert_true(budget_make_room(b, 50000, w->conns[0]));
+    assert_int_equal(conn_memory(w->conns[1]), sizeof(struct conn));
+    assert_false(w->conns[2]->closing);
+    assert_int_equal(w->env.stats.evicted_for_memory, 0);
+    world_free(w, b);
+}
+
+/* a new connection or a scrape, which no client asked for, gets room from
+ * the caches only; and a need over the whole budget is refused before
+ * anything is thrown away for it */
+static void room_nobody_asked_for_never_costs_a_client(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    run(w->conns[1], "{\"command\":\"subscribe\",\"topic\":\"a\",\"cache\":false}\n");
+    send_uncached(w, "a", 400);
+    cache(w, "c", 3, 1000);
+    struct budget *b = budget_over(w, 0);
+    assert_true(budget_make_room_from_cache(b, 2000));
+    assert_true(stats(w).cache_evictions > 0);
+    assert_false(budget_make_room_from_cache(b, 50000)); /* the cache is not enough */
+    assert_false(w->conns[1]->closing);
+    assert_false(budget_make_room(b, budget_limit(b) + 1, w->conns[0]));
+    assert_false(w->conns[1]->closing);
+    assert_int_equal(w->env.stats.evicted_for_memory, 0);
     world_free(w, b);
 }
 
@@ -232,6 +273,8 @@ int main(void)
         cmocka_unit_test(cached_messages_go_first_oldest_first),
         cmocka_unit_test(then_the_client_holding_the_most_is_disconnected),
         cmocka_unit_test(the_requester_itself_may_be_the_one),
+        cmocka_unit_test(what_closed_conns_hold_goes_before_anyone_else),
+        cmocka_unit_test(room_nobody_asked_for_never_costs_a_client),
         cmocka_unit_test(a_growing_unfinished_line_asks_first),
         cmocka_unit_test(cgroup_limits_are_read_as_the_kernel_writes_them),
     };
