@@ -101,7 +101,11 @@ struct broker *broker_new(const struct broker_config *config)
     b->max_subscriptions = config->max_subscriptions;
     size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
     b->retired_cost = retired_reserve_cost(b->retired);
-    b->room_constant = sizeof(struct buf) + sizeof(struct sub) + 4 * BLOCK_OVERHEAD +
+    /* with --max-subscriptions, a client's subscription array doubles to
+     * at most twice it: a constant */
+    size_t client_array = 2 * 2 * b->max_subscriptions * sizeof(struct sub *);
+    b->room_constant = client_array + sizeof(struct buf) + sizeof(struct sub) +
+                       4 * BLOCK_OVERHEAD +
                        sizeof(struct topic) + (first_ring + b->cache_size) * sizeof(struct ring_entry) +
                        4 * sizeof(struct sub *);
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
@@ -188,9 +192,7 @@ static void free_topic_if_unused(struct broker *b, struct topic *t)
 
 size_t broker_client_subscriptions(const struct broker_client *c) { return c->nsubs; }
 
-size_t broker_subscription_count(const struct broker *b) { return b->subs->count; }
 
-size_t broker_cache_size(const struct broker *b) { return b->cache_size; }
 
 struct broker_client *broker_client_new(struct broker *b, void *ctx)
 {
@@ -367,7 +369,7 @@ static size_t table_doubling(const struct table *t)
 }
 
 size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
-                         size_t line_len)
+                         size_t line_len, size_t per_subscription, size_t per_line)
 {
     /* broker_room_needed's terms, each at its largest for any topic, few
      * enough to cost less than the lookup they save: the constant ones
@@ -375,8 +377,10 @@ size_t broker_room_bound(const struct broker *b, const struct broker_client *c, 
      * array doubles at most to twice all subscriptions, and a table's growth
      * is taken as due */
     return line_len + len + b->room_constant + table_doubling(b->topics) +
-           table_doubling(b->subs) + 2 * (b->subs->count + 4) * sizeof(struct sub *) +
-           b->retired_cost + array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4);
+           table_doubling(b->subs) + (b->subs->count + 4) * (2 * sizeof(struct sub *)) +
+           (b->subs->count + 1) * per_subscription + (b->cache_size + 1) * per_line +
+           b->retired_cost +
+           (b->max_subscriptions ? 0 : array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4));
 }
 
 /* random_below: a uniform pick in [0, n), n > 0: xorshift64*, rejecting the
@@ -485,7 +489,8 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
         ring_push(&t->cache, line, index, m->one);
     else
         buf_unref(line);
-    free_topic_if_unused(b, t); /* sent to nobody and not cached */
+    if (t->nsubs == 0 && t->cache.len == 0) /* sent to nobody and not cached */
+        free_topic_if_unused(b, t);
     return BROKER_OK;
 }
 

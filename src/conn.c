@@ -25,7 +25,7 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
     c->env = env;
     c->last_active = env->now;
     framer_init(&c->framer, env->max_line, env->budget);
-    outq_init(&c->out);
+    outq_init(&c->out, &env->queue_bytes);
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->next = env->conns;
     if (env->conns)
@@ -41,23 +41,13 @@ static void leave_broker(struct conn *c)
     c->client = NULL;
 }
 
-/* count_queue: keeps env->queue_bytes as the conn's slot array went from
- * `cap_before` slots to what it is now */
-static void count_queue(struct conn *c, size_t cap_before)
-{
-    c->env->queue_bytes += c->out.cap * sizeof(*c->out.items);
-    c->env->queue_bytes -= cap_before * sizeof(*c->out.items);
-}
-
 /* release: gives back what the conn holds for its client; it keeps only
  * itself and its socket */
 static void release(struct conn *c)
 {
     leave_broker(c);
     framer_reset(&c->framer);
-    size_t cap = c->out.cap;
     outq_clear(&c->out);
-    count_queue(c, cap);
 }
 
 void conn_release_closed(struct conn_env *env, const void *requester)
@@ -152,11 +142,7 @@ bool conn_deliver(void *conn, struct buf *line)
     struct conn *c = conn;
     if (c->closing)
         return false;
-    size_t cap = c->out.cap;
-    int pushed = outq_push(&c->out, line);
-    if (c->out.cap != cap)
-        count_queue(c, cap);
-    if (pushed < 0) {
+    if (outq_push(&c->out, line) < 0) {
         uint64_t held;
         if (log_limit_allow(&c->env->output_warnings, &held))
             log_warn(c->env->log,
@@ -223,24 +209,18 @@ static __attribute__((noinline)) bool make_room_exactly(struct conn *c,
     return budget_make_room(c->env->budget, need, c);
 }
 
-/* queue_bound: what the queues may allocate for one command, at most: a
- * fan-out doubles at most every slot array and starts one for every
- * subscription, and the requester's takes a reply and a whole cache */
-static size_t queue_bound(const struct conn_env *env)
-{
-    const struct broker *b = env->broker;
-    return 4 * env->queue_bytes + OUTQ_FIRST_BYTES * (broker_subscription_count(b) + 1) +
-           2 * (broker_cache_size(b) + 1) * sizeof(struct buf *);
-}
-
 /* make_room: whether the budget finds room for what a subscribe or send on
  * this topic may allocate. Far from the limit an O(1) bound settles it; the
  * exact figure, which looks the topic up and asks its receivers' queues, is
  * only worked out near it. */
 static inline bool make_room(struct conn *c, const struct proto_request *req, size_t line_len)
 {
-    size_t bound = broker_room_bound(c->env->broker, c->client, req->topic_len, line_len) +
-                   queue_bound(c->env);
+    /* the queues: a fan-out doubles at most every slot array (4 x what they
+     * hold, the old array freed after) and starts one for every subscription;
+     * the requester's takes a reply and a whole cache */
+    size_t bound = broker_room_bound(c->env->broker, c->client, req->topic_len, line_len,
+                                     OUTQ_FIRST_BYTES, 2 * sizeof(struct buf *)) +
+                   4 * c->env->queue_bytes;
     return budget_has_room(c->env->budget, bound) || make_room_exactly(c, req, line_len);
 }
 
@@ -375,10 +355,8 @@ void conn_end_of_input(struct conn *c)
 
 enum outq_status conn_flush(struct conn *c)
 {
-    size_t before = c->out.bytes, cap = c->out.cap;
+    size_t before = c->out.bytes;
     enum outq_status status = outq_flush(&c->out, c->fd, CONN_FLUSH_BUDGET);
-    if (c->out.cap != cap)
-        count_queue(c, cap);
     if (c->out.bytes < before) {
         c->env->stats.bytes_out += before - c->out.bytes;
         c->last_active = c->env->now;

@@ -18,7 +18,19 @@
 #define OUTQ_GATHER_MAX (16 * 1024)
 #define OUTQ_GATHER_LINES 8
 
-void outq_init(struct outq *q) { memset(q, 0, sizeof(*q)); }
+void outq_init(struct outq *q, size_t *slot_bytes)
+{
+    memset(q, 0, sizeof(*q));
+    q->slot_bytes = slot_bytes;
+}
+
+/* set_cap: the slot array now has `cap` slots, in the owner's total too */
+static void set_cap(struct outq *q, size_t cap)
+{
+    if (q->slot_bytes)
+        *q->slot_bytes += (cap - q->cap) * sizeof(*q->items); /* modular: shrinks too */
+    q->cap = cap;
+}
 
 static struct buf **slot(const struct outq *q, size_t i)
 {
@@ -31,7 +43,8 @@ void outq_clear(struct outq *q)
     for (size_t i = 0; i < q->count; i++)
         buf_unref(*slot(q, i));
     mqd_free(q->items);
-    outq_init(q);
+    set_cap(q, 0);
+    outq_init(q, q->slot_bytes);
 }
 
 size_t outq_growth(const struct outq *q, size_t lines)
@@ -57,7 +70,7 @@ static int outq_grow(struct outq *q)
         items[i] = *slot(q, i);
     mqd_free(q->items);
     q->items = items;
-    q->cap = cap;
+    set_cap(q, cap);
     q->head = 0;
     return 0;
 }
@@ -144,7 +157,8 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
     }
     if (q->cap > OUTQ_KEEP_CAP) {
         mqd_free(q->items);
-        outq_init(q);
+        set_cap(q, 0);
+        outq_init(q, q->slot_bytes);
     }
     return OUTQ_EMPTY;
 }

@@ -89,10 +89,6 @@ struct broker_client *broker_client_new(struct broker *b, void *ctx);
 /* broker_client_free: the client leaves every topic and is freed. NULL is a no-op. */
 void broker_client_free(struct broker_client *c);
 
-/* broker_subscription_count, broker_cache_size: for bounds. O(1). */
-size_t broker_subscription_count(const struct broker *b);
-size_t broker_cache_size(const struct broker *b);
-
 /* broker_client_subscriptions: how many topics `c` is subscribed to. */
 size_t broker_client_subscriptions(const struct broker_client *c);
 
@@ -138,11 +134,12 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
                           const char *topic, size_t len, size_t line_len);
 
 /* broker_room_bound: an upper bound on broker_room_needed for any topic of
- * `len` bytes, found without looking the topic up, but for the queues, whose
- * owner bounds them (conn.h): a budget with this much room to spare, and
- * the queues', need not ask more. O(1). */
+ * `len` bytes, found without looking the topic up. Of the queues it counts
+ * `per_subscription` bytes for every subscription (a queue's first slot
+ * array) and `per_line` for every line of a whole cache and a reply; what
+ * fuller queues add by doubling is their owner's to bound (conn.c). O(1). */
 size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
-                         size_t line_len);
+                         size_t line_len, size_t per_subscription, size_t per_line);
 
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a

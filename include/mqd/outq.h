@@ -20,9 +20,12 @@ struct outq {
     size_t count;
     size_t offset; /* bytes of the oldest buf already written */
     size_t bytes;  /* bytes queued and not yet written */
+    size_t *slot_bytes; /* the owner's total of slot arrays, kept; NULL: none */
 };
 
-void outq_init(struct outq *q);
+/* outq_init: an empty queue; its slot array's size is added to and taken
+ * from *slot_bytes as it changes (NULL: not counted). */
+void outq_init(struct outq *q, size_t *slot_bytes);
 
 /* outq_clear: drops everything queued and frees the storage. */
 void outq_clear(struct outq *q);

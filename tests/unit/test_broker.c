@@ -983,7 +983,7 @@ static size_t room_needed(struct broker *b, struct broker_client *c, const char 
 {
     size_t line_len = strlen(object_of(topic, "m")) + BROKER_INDEX_ROOM;
     size_t need = broker_room_needed(b, c, topic, strlen(topic), line_len);
-    size_t bound = broker_room_bound(b, c, strlen(topic), line_len);
+    size_t bound = broker_room_bound(b, c, strlen(topic), line_len, 0, 0);
     if (need > bound)
         fail_msg("%s: room needed %zu is above the bound %zu", topic, need, bound);
     return need;

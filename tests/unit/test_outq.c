@@ -45,7 +45,7 @@ static void pushing_counts_bytes_and_takes_references(void **state)
 {
     (void)state;
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     struct buf *b = line_of(10, 'a');
     for (int i = 0; i < 100; i++)
         assert_int_equal(outq_push(&q, b), 0);
@@ -62,7 +62,7 @@ static void flush_writes_everything_in_order(void **state)
     int fds[2];
     socket_pair(fds, 0);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     for (int i = 0; i < 26; i++) {
         struct buf *b = line_of((size_t)i + 1, (char)('a' + i));
         outq_push(&q, b);
@@ -88,7 +88,7 @@ static void a_few_lines_go_out_gathered_in_order(void **state)
     int fds[2];
     socket_pair(fds, 0);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     for (int i = 0; i < 3; i++) {
         struct buf *b = line_of(4, (char)('x' + i));
         outq_push(&q, b);
@@ -111,7 +111,7 @@ static void partial_writes_resume_where_they_stopped(void **state)
     int fds[2];
     socket_pair(fds, 4096);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     enum { LINES = 300, LEN = 1000 };
     for (int i = 0; i < LINES; i++) {
         struct buf *b = line_of(LEN, (char)('A' + i % 26));
@@ -147,7 +147,7 @@ static void a_flush_stops_within_a_line_past_the_budget(void **state)
     int fds[2];
     socket_pair(fds, 0);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     for (int i = 0; i < LINES; i++) {
         struct buf *b = line_of(LEN, (char)('0' + i));
         outq_push(&q, b);
@@ -190,7 +190,7 @@ static void the_queue_keeps_its_order_when_it_wraps_and_grows(void **state)
     int fds[2];
     socket_pair(fds, 4096);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     push_lines(&q, 0, LINES / 2, LEN); /* fills the first 8 slots */
     static char got[LINES * LEN];
     assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_FULL);
@@ -213,7 +213,7 @@ static void flushing_an_empty_queue_writes_nothing(void **state)
 {
     (void)state;
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     assert_int_equal(outq_flush(&q, -1, SIZE_MAX), OUTQ_EMPTY); /* no syscall: fd unused */
     outq_clear(&q);
 }
@@ -227,7 +227,7 @@ static void assert_closed_peer_is_an_error(int lines, size_t len)
     socket_pair(fds, 0);
     close(fds[1]);
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     for (int i = 0; i < lines; i++) {
         struct buf *b = line_of(len, 'x');
         outq_push(&q, b);
@@ -257,7 +257,7 @@ static void a_push_without_memory_changes_nothing(void **state)
 {
     (void)state;
     struct outq q;
-    outq_init(&q);
+    outq_init(&q, NULL);
     struct buf *b = line_of(10, 'x');
     for (int i = 0; i < 8; i++) /* fills the first allocation */
         outq_push(&q, b);
@@ -275,10 +275,37 @@ static void a_push_without_memory_changes_nothing(void **state)
     buf_unref(b);
 }
 
+/* the owner's total of slot arrays follows growth, the shrink of a drained
+ * queue, and clearing; and outq_growth says what the next lines cost */
+static void slot_arrays_are_counted_in_the_owners_total(void **state)
+{
+    (void)state;
+    size_t total = 0;
+    struct outq q;
+    outq_init(&q, &total);
+    assert_int_equal(outq_growth(&q, 1), OUTQ_FIRST_BYTES);
+    assert_int_equal(outq_growth(&q, 20), 32 * sizeof(struct buf *));
+    push_lines(&q, 0, 100, 10);
+    assert_int_equal(total, q.cap * sizeof(struct buf *));
+    assert_int_equal(outq_growth(&q, q.cap - q.count), 0);
+    assert_int_equal(outq_growth(&q, q.cap - q.count + 1), 2 * q.cap * sizeof(struct buf *));
+    int fds[2];
+    socket_pair(fds, 1 << 20);
+    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    assert_int_equal(total, 0); /* a big drained array is given back */
+    push_lines(&q, 0, 5, 10);
+    assert_int_equal(total, 8 * sizeof(struct buf *));
+    outq_clear(&q);
+    assert_int_equal(total, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pushing_counts_bytes_and_takes_references),
+        cmocka_unit_test(slot_arrays_are_counted_in_the_owners_total),
         cmocka_unit_test(flush_writes_everything_in_order),
         cmocka_unit_test(a_few_lines_go_out_gathered_in_order),
         cmocka_unit_test(partial_writes_resume_where_they_stopped),
