@@ -215,12 +215,13 @@ static __attribute__((noinline)) bool make_room_exactly(struct conn *c,
  * only worked out near it. */
 static inline bool make_room(struct conn *c, const struct proto_request *req, size_t line_len)
 {
-    /* the queues: a fan-out doubles at most every slot array (4 x what they
-     * hold, the old array freed after) and starts one for every subscription;
-     * the requester's takes a reply and a whole cache */
+    /* the queues: a fan-out doubles at most every slot array (2 x what they
+     * hold) and starts one for every subscription; the requester's takes a
+     * reply and a whole cache, doubling step by step (3 x what it holds, and
+     * 3 slots a line) */
     size_t bound = broker_room_bound(c->env->broker, c->client, req->topic_len, line_len,
-                                     OUTQ_FIRST_BYTES, 2 * sizeof(struct buf *)) +
-                   4 * c->env->queue_bytes;
+                                     OUTQ_FIRST_BYTES, 3 * sizeof(struct buf *)) +
+                   5 * c->env->queue_bytes;
     return budget_has_room(c->env->budget, bound) || make_room_exactly(c, req, line_len);
 }
 

@@ -34,7 +34,11 @@ struct httpd_conn {
     size_t out_len;
     size_t out_sent;
     size_t in_len;
+    size_t linger_left; /* bytes it may still read after a refusal; 0: no cap */
+    bool refused;       /* answered 4xx */
     char addr[NET_ADDR_LEN];
+    unsigned char peer[NET_PEER_KEY_LEN];
+    size_t peer_len;
     char in[HTTP_MAX_HEAD];
 };
 
@@ -47,6 +51,7 @@ struct httpd {
     bool accept_paused;
     uint64_t retry_accept_at; /* CLOCK_MONOTONIC, ns; 0: when a connection closes */
     struct log_limit fd_warnings;
+    struct log_limit peer_warnings;
     struct httpd_conn conns[HTTPD_MAX_CONNS];
 };
 
@@ -146,9 +151,31 @@ static void set_events(struct httpd *h, struct httpd_conn *c, uint32_t events)
         close_conn(h, c, strerror(errno));
 }
 
+/* from_peer: the conns open from this address */
+static size_t from_peer(const struct httpd *h, const unsigned char *peer, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < HTTPD_MAX_CONNS; i++) {
+        const struct httpd_conn *c = &h->conns[i];
+        n += c->phase != PHASE_FREE && c->peer_len == len && memcmp(c->peer, peer, len) == 0;
+    }
+    return n;
+}
+
 static void open_conn(struct httpd *h, struct httpd_conn *c, int fd, const struct sockaddr *sa)
 {
     net_format_addr(sa, c->addr, sizeof(c->addr));
+    c->peer_len = net_peer_key(sa, c->peer);
+    if (from_peer(h, c->peer, c->peer_len) >= HTTPD_MAX_PER_ADDRESS) {
+        uint64_t held;
+        if (log_limit_allow(&h->peer_warnings, &held))
+            log_warn(h->config.log,
+                     "metrics client %s refused: %d connections from its address already "
+                     "(%llu similar not logged)",
+                     c->addr, HTTPD_MAX_PER_ADDRESS, (unsigned long long)held);
+        close(fd);
+        return;
+    }
     if (watch(h, EPOLL_CTL_ADD, fd, EPOLLIN, c) < 0) {
         log_warn(h->config.log, "metrics client %s refused: %s", c->addr, strerror(errno));
         close(fd);
@@ -156,8 +183,9 @@ static void open_conn(struct httpd *h, struct httpd_conn *c, int fd, const struc
     }
     c->fd = fd;
     c->phase = PHASE_READING;
-    c->deadline = now_ns() + HTTPD_TIMEOUT_MS * NS_PER_MS;
-    c->in_len = c->out_len = c->out_sent = 0;
+    c->deadline = now_ns() + HTTPD_HEAD_TIMEOUT_MS * NS_PER_MS;
+    c->in_len = c->out_len = c->out_sent = c->linger_left = 0;
+    c->refused = false;
     log_debug(h->config.log, "metrics client %s connected", c->addr);
     arm_timer(h);
 }
@@ -247,6 +275,8 @@ static void linger(struct httpd *h, struct httpd_conn *c)
     c->out = NULL;
     shutdown(c->fd, SHUT_WR);
     c->phase = PHASE_LINGERING;
+    /* a refused client that goes on sending is not read for long */
+    c->linger_left = c->refused ? HTTP_MAX_HEAD : 0;
     set_events(h, c, EPOLLIN);
 }
 
@@ -273,6 +303,8 @@ static void respond(struct httpd *h, struct httpd_conn *c, enum http_parse parse
     unsigned status = http_status_of(parsed, req, h->config.path);
     bool head_only = parsed == HTTP_PARSE_DONE && req->method == HTTP_HEAD;
     log_debug(h->config.log, "metrics client %s answered %u", c->addr, status);
+    c->refused = status >= 400 && status < 500;
+    c->deadline = now_ns() + HTTPD_TIMEOUT_MS * NS_PER_MS; /* the head is in */
     if (build_response(h, c, status, head_only) < 0) {
         close_conn(h, c, "out of memory");
         return;
@@ -311,6 +343,18 @@ static void read_request(struct httpd *h, struct httpd_conn *c)
         respond(h, c, parsed, &req);
 }
 
+/* drain: a read while lingering; after a refusal, at most linger_left in all */
+static void drain(struct httpd *h, struct httpd_conn *c)
+{
+    size_t n = read_some(h, c);
+    if (n == 0 || !c->refused)
+        return;
+    if (n >= c->linger_left)
+        close_conn(h, c, "refused, and no more is read");
+    else
+        c->linger_left -= n;
+}
+
 /* handle_conn: does what the conn's phase calls for. The event's flags are
  * not trusted: the syscall says what is really the matter, and a slot reused
  * within one batch of events cannot be misled by its predecessor's. */
@@ -320,7 +364,7 @@ static void handle_conn(struct httpd *h, struct httpd_conn *c)
     case PHASE_FREE: break;
     case PHASE_READING: read_request(h, c); break;
     case PHASE_WRITING: write_response(h, c); break;
-    case PHASE_LINGERING: read_some(h, c); break;
+    case PHASE_LINGERING: drain(h, c); break;
     }
 }
 

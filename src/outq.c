@@ -51,11 +51,15 @@ size_t outq_growth(const struct outq *q, size_t lines)
 {
     if (q->count + lines <= q->cap)
         return 0;
-    size_t cap = q->cap ? q->cap : 8;
-    while (cap < q->count + lines)
+    size_t cap = q->cap ? q->cap : 8, before = q->cap;
+    while (cap < q->count + lines) {
+        before = cap;
         cap *= 2;
-    /* the old array is freed only once the new one holds everything */
-    return cap * sizeof(*q->items);
+    }
+    /* it doubles step by step, each array freed once the next holds it all:
+     * the most held at once is the last array and the one before it */
+    size_t peak = cap + (before > q->cap ? before : q->cap);
+    return (peak - q->cap) * sizeof(*q->items);
 }
 
 static int outq_grow(struct outq *q)

@@ -8,9 +8,13 @@
  * loop one render and a few syscalls, and a slow HTTP client costs it nothing.
  *
  * Each connection gets one response, then "Connection: close". A connection
- * has HTTPD_TIMEOUT_MS from its accept to send its request and read the
- * response; then it is cut. At most HTTPD_MAX_CONNS are open at a time: more
- * wait in the listen backlog until one closes.
+ * has HTTPD_HEAD_TIMEOUT_MS from its accept to send its request head, then
+ * HTTPD_TIMEOUT_MS to read the response; then it is cut. After a refusal
+ * (4xx) it reads at most HTTP_MAX_HEAD more bytes, enough for the response
+ * not to be lost to a reset, and closes. At most HTTPD_MAX_CONNS are open at
+ * a time, more waiting in the listen backlog until one closes, and at most
+ * HTTPD_MAX_PER_ADDRESS from one address: one more is closed at once. So
+ * slow clients from one address cannot keep the others' scrapes out.
  */
 #ifndef MQD_HTTPD_H
 #define MQD_HTTPD_H
@@ -22,6 +26,8 @@
 #include "mqd/net.h"
 
 #define HTTPD_MAX_CONNS 16
+#define HTTPD_MAX_PER_ADDRESS 4
+#define HTTPD_HEAD_TIMEOUT_MS 2000
 #define HTTPD_TIMEOUT_MS 5000
 /* descriptors it may hold: its connections, listener, epoll set and timer */
 #define HTTPD_MAX_FDS (HTTPD_MAX_CONNS + 3)

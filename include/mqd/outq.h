@@ -49,8 +49,8 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget);
 
 static inline bool outq_empty(const struct outq *q) { return q->count == 0; }
 
-/* outq_growth: the bytes the queue's slot array would allocate to take
- * `lines` more lines now (0 when it has room). */
+/* outq_growth: the most the queue's slot arrays would hold beyond what they
+ * hold now while it takes `lines` more lines (0 when it has room). */
 size_t outq_growth(const struct outq *q, size_t lines);
 
 /* OUTQ_FIRST_BYTES: what a queue's first slot array takes */

@@ -23,6 +23,8 @@ from mqd_harness import (BAD_JSON, BAD_UTF8, MALFORMED, OK, TIMEOUT, TOO_LONG, T
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CUT_AFTER = 5        # seconds a metrics client has to finish (HTTPD_TIMEOUT_MS)
+HEAD_CUT_AFTER = 2   # seconds it has to send its request head (HTTPD_HEAD_TIMEOUT_MS)
+PER_ADDRESS = 4      # metrics connections from one address (HTTPD_MAX_PER_ADDRESS)
 MAX_CONNS = 16       # metrics connections served at once (HTTPD_MAX_CONNS)
 HEAD_LIMIT = 8192    # bytes of a request head (HTTP_MAX_HEAD)
 
@@ -206,9 +208,10 @@ def wait_for(server, name, want, **labels):
         time.sleep(0.01)
 
 
-def raw(port, data):
-    """A plain socket that sent `data`."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+def raw(port, data, source="127.0.0.1"):
+    """A plain socket that sent `data`, connected from `source` (a loopback
+    address)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0))
     s.sendall(data)
     return s
 
@@ -406,7 +409,7 @@ def test_a_client_that_keeps_the_connection_open_is_cut(mserver):
 
 def test_at_most_16_connections_and_the_rest_wait(mserver):
     server = mserver()
-    idle = [raw(server.mport, b"GET /metr") for _ in range(MAX_CONNS)]
+    idle = [raw(server.mport, b"GET /metr", source=f"127.0.0.{i + 2}") for i in range(MAX_CONNS)]
     late = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n")
     # while every slot is taken, the late one is not answered...
     assert select.select([late], [], [], 0.3)[0] == []
@@ -422,6 +425,74 @@ def test_at_most_16_connections_and_the_rest_wait(mserver):
     c.close()
 
 
+def test_at_most_four_connections_from_one_address(mserver):
+    server = mserver()
+    held = [raw(server.mport, b"GET /metr") for _ in range(PER_ADDRESS)]
+    one_more = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n")
+    assert read_all(one_more) == b""   # closed at once, unanswered
+    server.wait_for_log("connections from its address already")
+    # another address is served meanwhile
+    other = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n", source="127.0.0.2")
+    assert read_all(other).startswith(b"HTTP/1.1 200 OK\r\n")
+    held.pop().close()   # a place for this address again
+    wait = time.monotonic() + TIMEOUT
+    while True:
+        s = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n")
+        if read_all(s).startswith(b"HTTP/1.1 200 OK\r\n"):
+            break
+        assert time.monotonic() < wait, "the address never got its place back"
+    for s in held:
+        s.close()
+
+
+def test_slow_clients_from_one_address_keep_nobody_else_out(mserver):
+    """slowloris: a hundred connections that send a head byte by byte hold at
+    most four places, for at most the head deadline; every scrape from
+    elsewhere is answered meanwhile"""
+    server = mserver()
+    slow = []
+    for _ in range(100):
+        try:
+            slow.append(raw(server.mport, b"G"))
+        except OSError:
+            pass
+    for i in range(5):
+        s = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n", source="127.0.0.3")
+        assert read_all(s).startswith(b"HTTP/1.1 200 OK\r\n")
+        s.close()
+    for s in slow:
+        s.close()
+
+
+def test_an_unfinished_head_is_cut_at_the_head_deadline(mserver):
+    server = mserver()
+    s = raw(server.mport, b"GET /metrics HTTP/1.1\r\nHost: h\r\n")
+    started = time.monotonic()
+    s.settimeout(CUT_AFTER + TIMEOUT)
+    assert read_all(s) == b""
+    # the head's deadline, not the whole response's
+    assert time.monotonic() - started < (HEAD_CUT_AFTER + CUT_AFTER) / 2 + 1
+    s.close()
+
+
+def test_a_refused_client_that_keeps_sending_is_not_read_for_long(mserver):
+    server = mserver()
+    s = raw(server.mport, b"GET /metrics HTTP/1.1\r\nHost: h\r\n" + b"X-Pad: " +
+            b"p" * (2 * HEAD_LIMIT))
+    # it was answered 431 and shut; it goes on sending: the server stops
+    # reading after a head's worth, and closes
+    sent = 0
+    try:
+        for _ in range(4000):
+            s.sendall(b"p" * 4096)
+            sent += 4096
+    except OSError:
+        pass
+    assert sent < 4000 * 4096, "the server read on and on"
+    s.close()
+    assert http_request(server.mport)[0] == 200
+
+
 def test_clients_that_leave_half_way_cost_nothing(mserver):
     server = mserver()
     for part in (b"", b"GE", b"GET /metrics HTTP/1.1\r\nHo"):
@@ -430,7 +501,10 @@ def test_clients_that_leave_half_way_cost_nothing(mserver):
     s = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     s.close()   # a reset before the answer is read
-    assert http_request(server.mport)[0] == 200
+    # (from another address: the four above may not all be gone yet)
+    s = raw(server.mport, b"GET /metrics HTTP/1.0\r\n\r\n", source="127.0.0.2")
+    assert read_all(s).startswith(b"HTTP/1.1 200 OK\r\n")
+    s.close()
 
 
 # --- the figures ---
