@@ -55,6 +55,7 @@ struct broker {
     uint64_t random_state;
     broker_deliver_fn deliver;
     broker_queue_growth_fn queue_growth;
+    broker_keeping_up_fn keeping_up;
     uint64_t messages_received;
     uint64_t messages_delivered;
     uint64_t cache_evictions;
@@ -111,6 +112,7 @@ struct broker *broker_new(const struct broker_config *config)
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
     b->deliver = config->deliver;
     b->queue_growth = config->queue_growth;
+    b->keeping_up = config->keeping_up;
     return b;
 }
 
@@ -432,14 +434,37 @@ static struct buf *build_line(const struct broker_message *m, uint64_t index)
     return line;
 }
 
-/* deliver_to_one: hands the line to one subscriber picked uniformly at
- * random; one that is going away refuses it, and the next one is tried.
- * False when none took it. */
+/* the subscribers looked at for one keeping up, per delivery "one" */
+#define ONE_SCAN 64
+
+/* pick_keeping_up: a subscriber with nothing queued, uniform among those in
+ * a window of ONE_SCAN from a random start (all of them, up to ONE_SCAN
+ * subscribers), or NULL */
+static struct broker_client *pick_keeping_up(struct broker *b, struct topic *t)
+{
+    size_t n = t->nsubs, first = random_below(b, n), scan = n < ONE_SCAN ? n : ONE_SCAN;
+    struct broker_client *pick = NULL;
+    size_t seen = 0;
+    for (size_t k = 0; k < scan; k++) {
+        struct broker_client *c = t->subs[(first + k) % n]->key.client;
+        if (b->keeping_up(c->ctx) && random_below(b, ++seen) == 0)
+            pick = c;
+    }
+    return pick;
+}
+
+/* deliver_to_one: hands the line to a subscriber keeping up (nothing
+ * queued to it) when there is one, else to one picked uniformly at random;
+ * one that is going away refuses it, and the next one is tried. False when
+ * none took it. */
 static bool deliver_to_one(struct broker *b, struct topic *t, struct buf *line)
 {
     size_t n = t->nsubs;
     if (n == 0)
         return false;
+    struct broker_client *ready = b->keeping_up ? pick_keeping_up(b, t) : NULL;
+    if (ready && deliver(b, ready, line))
+        return true;
     size_t first = random_below(b, n);
     for (size_t k = 0; k < n; k++)
         if (deliver(b, t->subs[(first + k) % n]->key.client, line))

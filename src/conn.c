@@ -58,6 +58,12 @@ void conn_release_closed(struct conn_env *env, const void *requester)
     }
 }
 
+bool conn_keeping_up(void *conn)
+{
+    const struct conn *c = conn;
+    return !c->closing && outq_empty(&c->out);
+}
+
 size_t conn_queue_growth(void *conn, size_t lines)
 {
     struct conn *c = conn;

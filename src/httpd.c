@@ -18,6 +18,8 @@
 #define NS_PER_MS 1000000ULL
 /* how long to wait before accepting again after running out of descriptors */
 #define RETRY_ACCEPT_MS 1000
+/* room for a response head: the status line and a handful of headers */
+#define HEAD_MAX 1024
 
 enum phase {
     PHASE_FREE,      /* the slot holds no connection */
@@ -30,7 +32,8 @@ struct httpd_conn {
     int fd;
     enum phase phase;
     uint64_t deadline; /* CLOCK_MONOTONIC, ns: cut then, whatever the phase */
-    char *out;         /* the response, owned */
+    char *out;         /* the response, in a buffer kept for the slot's life */
+    size_t out_cap;
     size_t out_len;
     size_t out_sent;
     size_t in_len;
@@ -88,6 +91,14 @@ struct httpd *httpd_new(const struct httpd_config *config, char *err, size_t err
     }
     h->listen_fd = l.fd;
     snprintf(h->addr, sizeof(h->addr), "%s", l.addr);
+    for (size_t i = 0; i < HTTPD_MAX_CONNS; i++) {
+        h->conns[i].out_cap = HEAD_MAX + config->max_body + 1;
+        if (!(h->conns[i].out = mqd_malloc(h->conns[i].out_cap))) {
+            snprintf(err, err_len, "%s: out of memory", h->addr);
+            httpd_free(h);
+            return NULL;
+        }
+    }
     h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     h->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (h->epoll_fd < 0 || h->timer_fd < 0 ||
@@ -138,8 +149,6 @@ static void close_conn(struct httpd *h, struct httpd_conn *c, const char *why)
 {
     log_debug(h->config.log, "metrics client %s closed: %s", c->addr, why);
     close(c->fd);
-    mqd_free(c->out);
-    c->out = NULL;
     c->phase = PHASE_FREE;
     resume_accepting(h);
     arm_timer(h);
@@ -250,12 +259,8 @@ static int build_response(struct httpd *h, struct httpd_conn *c, unsigned status
     r.content_length =
         status == 200 ? h->config.render(h->config.ctx, NULL, 0) : strlen(reason) + 1;
     size_t head_len = http_format_head(&r, NULL, 0);
-    size_t size = head_len + r.content_length + 1;
-    if (h->config.make_room && !h->config.make_room(h->config.ctx, size))
-        return -1;
-    c->out = mqd_malloc(size);
-    if (!c->out)
-        return -1;
+    if (head_len + r.content_length + 1 > c->out_cap)
+        return -1; /* over max_body: the caller's promise was wrong */
     http_format_head(&r, c->out, head_len + 1);
     if (status == 200)
         h->config.render(h->config.ctx, c->out + head_len, r.content_length + 1);
@@ -271,8 +276,6 @@ static int build_response(struct httpd *h, struct httpd_conn *c, unsigned status
  * connection and could destroy the response before the client reads it. */
 static void linger(struct httpd *h, struct httpd_conn *c)
 {
-    mqd_free(c->out);
-    c->out = NULL;
     shutdown(c->fd, SHUT_WR);
     c->phase = PHASE_LINGERING;
     /* a refused client that goes on sending is not read for long */
@@ -306,7 +309,7 @@ static void respond(struct httpd *h, struct httpd_conn *c, enum http_parse parse
     c->refused = status >= 400 && status < 500;
     c->deadline = now_ns() + HTTPD_TIMEOUT_MS * NS_PER_MS; /* the head is in */
     if (build_response(h, c, status, head_only) < 0) {
-        close_conn(h, c, "out of memory");
+        close_conn(h, c, "response over its buffer");
         return;
     }
     c->phase = PHASE_WRITING;
@@ -407,10 +410,9 @@ void httpd_free(struct httpd *h)
     if (!h)
         return;
     for (size_t i = 0; i < HTTPD_MAX_CONNS; i++) {
-        if (h->conns[i].phase != PHASE_FREE) {
+        if (h->conns[i].phase != PHASE_FREE)
             close(h->conns[i].fd);
-            mqd_free(h->conns[i].out);
-        }
+        mqd_free(h->conns[i].out);
     }
     int fds[] = {h->listen_fd, h->timer_fd, h->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

@@ -157,3 +157,15 @@ size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap)
     put(&t, "\"} 1\n");
     return t.len;
 }
+
+size_t metrics_max_size(const char *version)
+{
+    /* every figure before start_time is a uint64_t (metrics.h) */
+    struct metrics_figures widest;
+    uint64_t *figure = (uint64_t *)&widest;
+    for (size_t i = 0; i < offsetof(struct metrics_figures, start_time) / sizeof(uint64_t); i++)
+        figure[i] = UINT64_MAX;
+    widest.start_time = INT64_MIN;
+    widest.version = version;
+    return metrics_render(&widest, NULL, 0);
+}

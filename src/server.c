@@ -144,7 +144,8 @@ static int make_broker(struct server *s)
                                .max_subscriptions = s->config.max_subscriptions,
                                .max_retired = max_retired(&s->config),
                                .deliver = conn_deliver,
-                               .queue_growth = conn_queue_growth};
+                               .queue_growth = conn_queue_growth,
+                               .keeping_up = conn_keeping_up};
     if (getrandom(bc.hash_seed, sizeof(bc.hash_seed), 0) != (ssize_t)sizeof(bc.hash_seed) ||
         getrandom(&bc.random_seed, sizeof(bc.random_seed), 0) != (ssize_t)sizeof(bc.random_seed))
         return -1;
@@ -208,13 +209,6 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
     };
 }
 
-/* metrics_room: room for a scrape's response, from the caches only */
-static bool metrics_room(void *ctx, size_t bytes)
-{
-    struct server *s = ctx;
-    return budget_make_room_from_cache(s->env.budget, bytes);
-}
-
 static size_t render_metrics(void *ctx, char *out, size_t cap)
 {
     struct metrics_figures f;
@@ -232,7 +226,7 @@ static int open_metrics(struct server *s, char *err, size_t err_len)
                               .render = render_metrics,
                               .ctx = s,
                               .log = s->config.log,
-                              .make_room = metrics_room};
+                              .max_body = metrics_max_size(MQD_VERSION)};
     char why[NET_ADDR_LEN + 128];
     s->metrics = httpd_new(&hc, why, sizeof(why));
     if (!s->metrics) {

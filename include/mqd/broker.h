@@ -36,6 +36,10 @@ struct broker_client;
  * allocate to queue `lines` more lines, for broker_room_needed. */
 typedef size_t (*broker_queue_growth_fn)(void *client_ctx, size_t lines);
 
+/* broker_keeping_up_fn: whether the client has nothing queued to it, so a
+ * delivery "one" reaches it now rather than behind a backlog. */
+typedef bool (*broker_keeping_up_fn)(void *client_ctx);
+
 /* broker_deliver_fn: queue `line` (take a reference to keep it) for the client
  * whose context this is. False when the client did not take it because it is
  * going away (closed earlier in this loop iteration, or cut by this line):
@@ -51,6 +55,7 @@ struct broker_config {
     uint64_t random_seed; /* for delivery "one" */
     broker_deliver_fn deliver;
     broker_queue_growth_fn queue_growth; /* NULL: queues cost nothing */
+    broker_keeping_up_fn keeping_up;     /* NULL: every subscriber is */
 };
 
 enum broker_status {

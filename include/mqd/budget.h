@@ -73,8 +73,8 @@ void budget_free(struct budget *b);
 bool budget_make_room(struct budget *b, size_t need, const void *requester);
 
 /* budget_make_room_from_cache: budget_make_room that only evicts cached
- * messages: for what no client asked for (a new connection, a metrics
- * scrape), which must never cost a client its connection. */
+ * messages: for what no client asked for (a new connection), which must
+ * never cost a client its connection. */
 bool budget_make_room_from_cache(struct budget *b, size_t need);
 
 /* budget_has_room: whether `need` more bytes fit now, freeing nothing. A

@@ -133,6 +133,10 @@ void conn_end_of_input(struct conn *c);
  * `why` is logged at debug level. */
 void conn_close(struct conn *c, const char *why);
 
+/* conn_keeping_up: whether nothing is queued to the conn and it is not
+ * closing (a broker_keeping_up_fn). */
+bool conn_keeping_up(void *conn);
+
 /* conn_queue_growth: what queuing `lines` more lines to the conn would
  * allocate (a broker_queue_growth_fn). */
 size_t conn_queue_growth(void *conn, size_t lines);

@@ -42,10 +42,10 @@ struct httpd_config {
     httpd_render_fn render;
     void *ctx;
     const struct log *log;
-    /* make_room: asked before a response of `bytes` is allocated (NULL:
-     * never), so a memory budget can make room for it; false drops the
-     * connection unanswered */
-    bool (*make_room)(void *ctx, size_t bytes);
+    /* the longest body `render` can make: each connection's response
+     * buffer is allocated once, at start, so a scrape never allocates and
+     * is answered whatever the memory budget holds */
+    size_t max_body;
 };
 
 struct httpd;

@@ -56,4 +56,8 @@ struct metrics_figures {
  * a first call with cap 0 tells how much room a second one needs. */
 size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap);
 
+/* metrics_max_size: the longest exposition there can be, every figure at
+ * its widest, for a buffer made once. */
+size_t metrics_max_size(const char *version);
+
 #endif

@@ -61,6 +61,33 @@ def test_idle_timeout_is_off_by_default(start):
     assert metric(server, "mqd_idle_disconnects_total") == 0
 
 
+# --- delivery "one" goes to a subscriber keeping up ---
+
+def test_one_goes_to_a_subscriber_keeping_up(start):
+    """A subscriber with a backlog (it stopped reading) is passed over for
+    delivery "one" while another has nothing queued: before, it took half
+    of them, to wait behind its backlog or be lost with it."""
+    import socket
+    server = start()
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", server.port))
+    stuck.sendall(b'{"command":"subscribe","topic":"flood"}\n'
+                  b'{"command":"subscribe","topic":"work"}\n')
+    reader, publisher = server.client(), server.client()
+    subscribe(reader, "work")
+    # the stuck one gets a backlog that its socket cannot take
+    big = "f" * 65536
+    for _ in range(100):
+        send(publisher, "flood", big, cache=False)
+    for i in range(100):
+        send(publisher, "work", str(i), delivery="one")
+        assert reader.line()["msg"] == str(i)
+    for c in (reader, publisher):
+        c.close()
+    stuck.close()
+
+
 # --- --max-clients-per-address ---
 
 def client_from(port, source):

@@ -281,6 +281,52 @@ static void one_skips_subscribers_going_away_and_is_cached_when_all_are(void **s
     broker_free(b);
 }
 
+static bool backlogged[8]; /* receivers with something queued to them */
+
+static bool keeping_up(void *ctx) { return !backlogged[*(int *)ctx]; }
+
+/* delivery "one" goes to a subscriber keeping up, uniformly among them;
+ * when none is, uniformly among all */
+static void one_prefers_subscribers_keeping_up(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(10);
+    config.keeping_up = keeping_up;
+    struct broker *b = make_broker_with(&config);
+    struct broker_client *cs[4];
+    subscribed_clients(b, cs, 4, "t");
+    backlogged[0] = backlogged[2] = true;
+    int counts[4] = {0};
+    for (int n = 0; n < 2000; n++) {
+        send_msg(b, "t", "m", true, true);
+        assert_int_equal(ndeliveries, 1);
+        counts[deliveries[0].receiver]++;
+        reset_deliveries();
+    }
+    assert_int_equal(counts[0] + counts[2], 0);
+    assert_in_range(counts[1], 850, 1150); /* 1000 expected, sd about 22 */
+    backlogged[1] = backlogged[3] = true; /* nobody keeps up: any of them */
+    memset(counts, 0, sizeof(counts));
+    for (int n = 0; n < 2000; n++) {
+        send_msg(b, "t", "m", true, true);
+        counts[deliveries[0].receiver]++;
+        reset_deliveries();
+    }
+    for (int i = 0; i < 4; i++)
+        assert_in_range(counts[i], 380, 620);
+    backlogged[1] = false; /* one keeping up but going away: another takes it */
+    going_away[1] = true;
+    send_msg(b, "t", "m", true, true);
+    assert_int_equal(ndeliveries, 1);
+    assert_true(deliveries[0].receiver != 1);
+    reset_deliveries();
+    memset(backlogged, 0, sizeof(backlogged));
+    memset(going_away, 0, sizeof(going_away));
+    for (int i = 0; i < 4; i++)
+        broker_client_free(cs[i]);
+    broker_free(b);
+}
+
 static void one_goes_only_to_current_subscribers(void **state)
 {
     (void)state;
@@ -1084,6 +1130,7 @@ int main(void)
         cmocka_unit_test(all_reaches_every_subscriber_with_one_shared_line),
         cmocka_unit_test(one_reaches_exactly_one_uniformly_and_is_not_cached),
         cmocka_unit_test(one_skips_subscribers_going_away_and_is_cached_when_all_are),
+        cmocka_unit_test(one_prefers_subscribers_keeping_up),
         cmocka_unit_test(one_goes_only_to_current_subscribers),
         cmocka_unit_test(one_without_subscribers_waits_in_the_cache_for_one_taker),
         cmocka_unit_test(a_replay_stops_at_the_first_refused_line),

@@ -238,11 +238,25 @@ static void the_version_label_is_escaped(void **state)
     assert_non_null(strstr(out, "\nmqd_build_info{version=\"1\\\"2\\\\3\\n4\"} 1\n"));
 }
 
+static void the_widest_exposition_is_measured(void **state)
+{
+    (void)state;
+    size_t max = metrics_max_size("1.2.3");
+    assert_true(max >= sizeof(expected) - 1);
+    /* the widest figure of all, 20 digits, in every sample but the time's */
+    struct metrics_figures widest = figures;
+    memset(&widest, 0xff, offsetof(struct metrics_figures, start_time));
+    widest.start_time = INT64_MIN;
+    size_t len = metrics_render(&widest, NULL, 0);
+    assert_int_equal(len, max);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renders_every_family_in_the_text_format),
         cmocka_unit_test(families_are_well_formed),
+        cmocka_unit_test(the_widest_exposition_is_measured),
         cmocka_unit_test(measures_when_out_of_room),
         cmocka_unit_test(the_largest_figures_print_whole),
         cmocka_unit_test(the_version_label_is_escaped),
