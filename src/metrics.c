@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FIGURE(name) offsetof(struct metrics_figures, name)
 
@@ -142,6 +143,39 @@ static void put_family(struct text *t, const struct family *fam, const struct me
     }
 }
 
+static const uint64_t pass_bounds_us[METRICS_PASS_BUCKETS - 1] = METRICS_PASS_BOUNDS_US;
+
+void metrics_observe(struct metrics_histogram *h, uint64_t ns)
+{
+    size_t i = 0;
+    while (i < METRICS_PASS_BUCKETS - 1 && ns > pass_bounds_us[i] * 1000)
+        i++;
+    h->counts[i]++;
+    h->count++;
+    h->sum_ns += ns;
+}
+
+/* put_histogram: a histogram family, its buckets cumulative as the format
+ * wants, the sum in seconds */
+static void put_histogram(struct text *t, const char *name, const char *help,
+                          const struct metrics_histogram *h)
+{
+    static const struct metrics_histogram none;
+    if (!h)
+        h = &none;
+    put_head(t, name, "histogram", help);
+    uint64_t below = 0;
+    for (size_t i = 0; i < METRICS_PASS_BUCKETS - 1; i++) {
+        below += h->counts[i];
+        put(t, "%s_bucket{le=\"%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n", name,
+            pass_bounds_us[i] / 1000000, pass_bounds_us[i] % 1000000, below);
+    }
+    put(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
+    put(t, "%s_sum %" PRIu64 ".%09" PRIu64 "\n", name, h->sum_ns / 1000000000,
+        h->sum_ns % 1000000000);
+    put(t, "%s_count %" PRIu64 "\n", name, h->count);
+}
+
 size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap)
 {
     struct text t = {out, cap, 0};
@@ -149,6 +183,9 @@ size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap)
         out[0] = '\0';
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         put_family(&t, &families[i], f);
+    put_histogram(&t, "mqd_loop_pass_seconds",
+                  "How long the event loop's passes took, from waking to the end of their writes.",
+                  f->loop_passes);
     put_head(&t, "mqd_start_time_seconds", "gauge", "Start time of the process, in unix time.");
     put(&t, "mqd_start_time_seconds %" PRId64 "\n", f->start_time);
     put_head(&t, "mqd_build_info", "gauge", "The version of mqd, as a label; the value is 1.");
@@ -167,5 +204,8 @@ size_t metrics_max_size(const char *version)
         figure[i] = UINT64_MAX;
     widest.start_time = INT64_MIN;
     widest.version = version;
+    struct metrics_histogram passes;
+    memset(&passes, 0xff, sizeof(passes));
+    widest.loop_passes = &passes;
     return metrics_render(&widest, NULL, 0);
 }

@@ -60,6 +60,7 @@ struct server {
     uint64_t rejected_no_fd;
     uint64_t rejected_no_memory;
     uint64_t rejected_per_address;
+    struct metrics_histogram loop_passes;
     char read_buf[READ_SIZE];
 };
 
@@ -206,6 +207,7 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .errors_too_many_subscriptions = c->error_replies[PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS],
         .start_time = s->start_time,
         .version = MQD_VERSION,
+        .loop_passes = &s->loop_passes,
     };
 }
 
@@ -255,6 +257,13 @@ static int open_tick(struct server *s)
     if (s->tick_fd < 0 || timerfd_settime(s->tick_fd, 0, &every_second, NULL) < 0)
         return -1;
     return watch(s, s->tick_fd, EPOLLIN, &s->tick_fd);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* read_clock: the loop's clock, read once per iteration */
@@ -588,6 +597,7 @@ int server_run(struct server *s)
         /* with output held back, only look for more input; block once
          * everything is written */
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, s->env.flush_list ? 0 : -1);
+        uint64_t woke = now_ns();
         read_clock(s);
         if (n < 0) {
             if (errno == EINTR)
@@ -598,6 +608,7 @@ int server_run(struct server *s)
         if (n == 0) {
             flush_clients(s, false);
             free_closed(s);
+            metrics_observe(&s->loop_passes, now_ns() - woke);
             continue;
         }
         for (int i = 0; i < n; i++) {
@@ -615,6 +626,7 @@ int server_run(struct server *s)
         }
         flush_clients(s, true);
         free_closed(s);
+        metrics_observe(&s->loop_passes, now_ns() - woke);
     }
     return 0;
 }

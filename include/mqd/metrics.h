@@ -15,6 +15,19 @@
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* metrics_histogram: how long the loop's passes took, in fixed buckets
+ * whose upper bounds are METRICS_PASS_BOUNDS_US microseconds, then +Inf */
+#define METRICS_PASS_BUCKETS 6
+#define METRICS_PASS_BOUNDS_US {100, 1000, 10000, 100000, 1000000}
+struct metrics_histogram {
+    uint64_t counts[METRICS_PASS_BUCKETS]; /* per bucket, the last +Inf */
+    uint64_t count;
+    uint64_t sum_ns;
+};
+
+/* metrics_observe: one pass of `ns` nanoseconds. O(buckets). */
+void metrics_observe(struct metrics_histogram *h, uint64_t ns);
+
 struct metrics_figures {
     uint64_t connections; /* open now */
     uint64_t connections_accepted;
@@ -49,6 +62,7 @@ struct metrics_figures {
     uint64_t errors_too_many_subscriptions;
     int64_t start_time; /* unix time, seconds */
     const char *version;
+    const struct metrics_histogram *loop_passes; /* NULL: all zero */
 };
 
 /* metrics_render: the exposition of `f`, snprintf-like: its length, of which

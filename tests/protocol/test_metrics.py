@@ -54,6 +54,7 @@ FAMILIES = {
     "mqd_protocol_errors_total":
         ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory",
                                "topic_too_long", "too_many_topics", "too_many_subscriptions"}),
+    "mqd_loop_pass_seconds": ("histogram", "le", None),
     "mqd_start_time_seconds": ("gauge", None, None),
     "mqd_build_info": ("gauge", "version", None),
 }
@@ -138,8 +139,13 @@ def parse_exposition(text):
         m = re.fullmatch(rf"({NAME})(?:\{{(.*)\}})? (\S+)(?: (-?\d+))?", line)
         assert m, f"bad sample line {line!r}"
         name, labels, value = m.group(1), parse_labels(m.group(2) or ""), m.group(3)
-        assert name in families, f"sample of undeclared {name}"
-        enter(name)
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):   # a histogram's samples
+            base = name.removesuffix(suffix)
+            if base != name and families.get(base, {}).get("type") == "histogram":
+                family = base
+        assert family in families, f"sample of undeclared {name}"
+        enter(family)
         key = (name, tuple(sorted(labels.items())))
         assert key not in series, f"{key} twice"
         series[key] = parse_value(value)
@@ -254,6 +260,32 @@ def listening_ports(pid):
 
 # --- the endpoint and the format ---
 
+def check_loop_passes(series):
+    """The loop's passes: the server has run some by the time it answers;
+    buckets cumulative, +Inf the count; returns the count."""
+    buckets = sorted((float(dict(labels)["le"]), v) for (name, labels), v in series.items()
+                     if name == "mqd_loop_pass_seconds_bucket")
+    assert [le for le, _ in buckets] == [0.0001, 0.001, 0.01, 0.1, 1.0, float("inf")]
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts)
+    count = series[("mqd_loop_pass_seconds_count", ())]
+    assert counts[-1] == count > 0
+    assert series[("mqd_loop_pass_seconds_sum", ())] > 0
+    return count
+
+
+def test_loop_passes_are_counted(mserver):
+    server = mserver()
+    _, _, body = http_request(server.mport)
+    before = check_loop_passes(parse_exposition(body.decode())[1])
+    c = server.client()
+    for _ in range(20):
+        c.sync()
+    _, _, body = http_request(server.mport)
+    assert check_loop_passes(parse_exposition(body.decode())[1]) >= before + 20
+    c.close()
+
+
 def test_every_metric_has_help_type_and_its_labels(mserver):
     before = int(time.time())
     server = mserver()
@@ -276,9 +308,10 @@ def test_every_metric_has_help_type_and_its_labels(mserver):
     # (test_memory.py checks its figure) is in force
     assert series[("mqd_memory_used_bytes", ())] > 0
     assert series[("mqd_memory_limit_bytes", ())] > series[("mqd_memory_used_bytes", ())]
+    check_loop_passes(series)
     for key, v in series.items():
         if key[0] not in ("mqd_start_time_seconds", "mqd_build_info", "mqd_memory_used_bytes",
-                          "mqd_memory_limit_bytes"):
+                          "mqd_memory_limit_bytes") and not key[0].startswith("mqd_loop_pass"):
             assert v == 0, key   # nothing has happened yet
     version = run_mqd("--version")[1].split()[1]
     assert value(series, "mqd_build_info", version=version) == 1

@@ -136,6 +136,17 @@ static const char expected_tail[] =
     "mqd_protocol_errors_total{reason=\"topic_too_long\"} 26\n"
     "mqd_protocol_errors_total{reason=\"too_many_topics\"} 27\n"
     "mqd_protocol_errors_total{reason=\"too_many_subscriptions\"} 28\n"
+    "# HELP mqd_loop_pass_seconds How long the event loop's passes took, from waking to the end "
+    "of their writes.\n"
+    "# TYPE mqd_loop_pass_seconds histogram\n"
+    "mqd_loop_pass_seconds_bucket{le=\"0.000100\"} 0\n"
+    "mqd_loop_pass_seconds_bucket{le=\"0.001000\"} 0\n"
+    "mqd_loop_pass_seconds_bucket{le=\"0.010000\"} 0\n"
+    "mqd_loop_pass_seconds_bucket{le=\"0.100000\"} 0\n"
+    "mqd_loop_pass_seconds_bucket{le=\"1.000000\"} 0\n"
+    "mqd_loop_pass_seconds_bucket{le=\"+Inf\"} 0\n"
+    "mqd_loop_pass_seconds_sum 0.000000000\n"
+    "mqd_loop_pass_seconds_count 0\n"
     "# HELP mqd_start_time_seconds Start time of the process, in unix time.\n"
     "# TYPE mqd_start_time_seconds gauge\n"
     "mqd_start_time_seconds 1795589491\n"
@@ -170,6 +181,7 @@ static void families_are_well_formed(void **state)
     metrics_render(&figures, out, sizeof(out));
     char family[128] = "", seen[8192] = " ";
     int families = 0;
+    bool histogram = false; /* the family being read is one */
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char name[128], type[32];
         if (sscanf(line, "# HELP %127s", name) == 1) {
@@ -185,16 +197,24 @@ static void families_are_well_formed(void **state)
             assert_string_equal(name, family);
             size_t n = strlen(name);
             bool total = n > 6 && strcmp(name + n - 6, "_total") == 0;
-            assert_true(strcmp(type, "counter") == 0 ? total
-                                                     : strcmp(type, "gauge") == 0 && !total);
+            histogram = strcmp(type, "histogram") == 0;
+            assert_true(strcmp(type, "counter") == 0
+                            ? total
+                            : (strcmp(type, "gauge") == 0 || histogram) && !total);
             continue;
         }
         size_t n = strlen(family);
         assert_true(n > 0);
         assert_memory_equal(line, family, n);
-        assert_true(line[n] == ' ' || line[n] == '{');
+        const char *rest = line + n;
+        if (histogram) /* a histogram's samples: _bucket{le=...}, _sum, _count */
+            rest += strncmp(rest, "_bucket{", 8) == 0 ? 7
+                    : strncmp(rest, "_sum ", 5) == 0  ? 4
+                                                      : strncmp(rest, "_count ", 7) == 0 ? 6 : 0;
+        assert_true(*rest == ' ' || (*rest == '{' && !histogram) ||
+                    (histogram && strncmp(rest, "{le=", 4) == 0));
     }
-    assert_int_equal(families, 23);
+    assert_int_equal(families, 24);
 }
 
 static void measures_when_out_of_room(void **state)
@@ -238,6 +258,26 @@ static void the_version_label_is_escaped(void **state)
     assert_non_null(strstr(out, "\nmqd_build_info{version=\"1\\\"2\\\\3\\n4\"} 1\n"));
 }
 
+static void loop_passes_fall_in_cumulative_buckets(void **state)
+{
+    (void)state;
+    struct metrics_histogram h = {0};
+    metrics_observe(&h, 50000);         /* 50 us */
+    metrics_observe(&h, 100000);        /* 100 us: on the bound, in it */
+    metrics_observe(&h, 100001);        /* just over */
+    metrics_observe(&h, 2500000000ULL); /* 2.5 s */
+    struct metrics_figures f = figures;
+    f.loop_passes = &h;
+    char out[16384];
+    metrics_render(&f, out, sizeof(out));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_bucket{le=\"0.000100\"} 2\n"));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_bucket{le=\"0.001000\"} 3\n"));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_bucket{le=\"1.000000\"} 3\n"));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_bucket{le=\"+Inf\"} 4\n"));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_sum 2.500250001\n"));
+    assert_non_null(strstr(out, "mqd_loop_pass_seconds_count 4\n"));
+}
+
 static void the_widest_exposition_is_measured(void **state)
 {
     (void)state;
@@ -247,6 +287,9 @@ static void the_widest_exposition_is_measured(void **state)
     struct metrics_figures widest = figures;
     memset(&widest, 0xff, offsetof(struct metrics_figures, start_time));
     widest.start_time = INT64_MIN;
+    struct metrics_histogram passes;
+    memset(&passes, 0xff, sizeof(passes));
+    widest.loop_passes = &passes;
     size_t len = metrics_render(&widest, NULL, 0);
     assert_int_equal(len, max);
 }
@@ -257,6 +300,7 @@ int main(void)
         cmocka_unit_test(renders_every_family_in_the_text_format),
         cmocka_unit_test(families_are_well_formed),
         cmocka_unit_test(the_widest_exposition_is_measured),
+        cmocka_unit_test(loop_passes_fall_in_cumulative_buckets),
         cmocka_unit_test(measures_when_out_of_room),
         cmocka_unit_test(the_largest_figures_print_whole),
         cmocka_unit_test(the_version_label_is_escaped),
