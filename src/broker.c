@@ -36,7 +36,8 @@ struct sub {
 
 struct broker_client {
     struct broker *broker;
-    void *ctx;
+    void *ctx; /* NULL once detached: it takes no more lines */
+    struct broker_client *next_departing;
     struct sub **subs;
     size_t nsubs;
     size_t subs_cap;
@@ -60,6 +61,7 @@ struct broker {
     uint64_t messages_delivered;
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
+    struct broker_client *departing; /* detached, leaving their topics step by step */
     size_t room_constant; /* broker_room_bound's terms that never change */
     size_t retired_cost;  /* retired_reserve_cost, kept as the store changes */
 };
@@ -127,6 +129,7 @@ void broker_free(struct broker *b)
 {
     if (!b)
         return;
+    broker_depart(b, SIZE_MAX);
     size_t cursor = 0;
     struct topic *t;
     while ((t = table_next(b->topics, &cursor)))
@@ -225,18 +228,58 @@ static void remove_sub(struct broker *b, struct sub *s)
     mqd_free(s);
 }
 
+/* leave_some: `c` leaves up to *budget of its topics, the budget counted
+ * down; true when it is in none */
+static bool leave_some(struct broker *b, struct broker_client *c, size_t *budget)
+{
+    while (c->nsubs > 0 && *budget > 0) {
+        struct topic *t = c->subs[c->nsubs - 1]->key.topic;
+        remove_sub(b, c->subs[c->nsubs - 1]);
+        free_topic_if_unused(b, t);
+        --*budget;
+    }
+    return c->nsubs == 0;
+}
+
+static void client_free(struct broker_client *c)
+{
+    mqd_free(c->subs);
+    mqd_free(c);
+}
+
 void broker_client_free(struct broker_client *c)
 {
     if (!c)
         return;
+    size_t all = SIZE_MAX;
+    leave_some(c->broker, c, &all);
+    client_free(c);
+}
+
+void broker_client_detach(struct broker_client *c)
+{
+    if (!c)
+        return;
     struct broker *b = c->broker;
-    while (c->nsubs > 0) {
-        struct topic *t = c->subs[c->nsubs - 1]->key.topic;
-        remove_sub(b, c->subs[c->nsubs - 1]);
-        free_topic_if_unused(b, t);
+    c->ctx = NULL;
+    if (c->nsubs == 0) {
+        client_free(c);
+        return;
     }
-    mqd_free(c->subs);
-    mqd_free(c);
+    c->next_departing = b->departing;
+    b->departing = c;
+}
+
+bool broker_depart(struct broker *b, size_t budget)
+{
+    while (b->departing && budget > 0) {
+        struct broker_client *c = b->departing;
+        if (!leave_some(b, c, &budget))
+            break;
+        b->departing = c->next_departing;
+        client_free(c);
+    }
+    return b->departing == NULL;
 }
 
 /* reserve_sub: room in every array and table the new subscription enters. */
@@ -293,7 +336,7 @@ void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *n
 
 static bool deliver(struct broker *b, struct broker_client *c, struct buf *line)
 {
-    if (!b->deliver(c->ctx, line))
+    if (!c->ctx || !b->deliver(c->ctx, line)) /* a detached client takes nothing */
         return false;
     b->messages_delivered++;
     return true;
@@ -354,8 +397,10 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
     if (t) {
         need += ring_growth(&t->cache) +
                 array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
-        for (size_t i = 0; b->queue_growth && i < t->nsubs; i++) /* the fan-out */
-            need += b->queue_growth(t->subs[i]->key.client->ctx, 1);
+        for (size_t i = 0; b->queue_growth && i < t->nsubs; i++) { /* the fan-out */
+            void *ctx = t->subs[i]->key.client->ctx;
+            need += ctx ? b->queue_growth(ctx, 1) : 0;
+        }
     } else {
         size_t first_ring = b->cache_size < 4 ? b->cache_size : 4; /* as ring_reserve */
         need += sizeof(struct topic) + len + table_insert_cost(b->topics) +
@@ -447,7 +492,7 @@ static struct broker_client *pick_keeping_up(struct broker *b, struct topic *t)
     size_t seen = 0;
     for (size_t k = 0; k < scan; k++) {
         struct broker_client *c = t->subs[(first + k) % n]->key.client;
-        if (b->keeping_up(c->ctx) && random_below(b, ++seen) == 0)
+        if (c->ctx && b->keeping_up(c->ctx) && random_below(b, ++seen) == 0)
             pick = c;
     }
     return pick;

@@ -15,6 +15,7 @@
 /* the heap is trimmed only when at least this much was freed: a trim walks
  * the heap, which is not worth it for small change */
 #define GIVE_BACK_MIN (8u * 1024 * 1024)
+#define GIVE_BACK_IDLE_MIN (1024u * 1024)
 
 struct budget *budget_new(const struct budget_config *config)
 {
@@ -85,14 +86,17 @@ bool budget_make_room_from_cache(struct budget *b, size_t need)
     return make_room(b, need, false, NULL);
 }
 
-void budget_give_back(struct budget *b)
+void budget_give_back(struct budget *b, bool idle)
 {
     size_t held = mqd_allocated();
     if (held > b->high_water) {
         b->high_water = held;
         return;
     }
-    if (b->high_water - held >= GIVE_BACK_MIN && held < b->high_water / 2) {
+    /* busy, only after a big fall; about to wait, after any worth a trim */
+    size_t fallen = b->high_water - held;
+    if ((idle && fallen >= GIVE_BACK_IDLE_MIN) ||
+        (fallen >= GIVE_BACK_MIN && held < b->high_water / 2)) {
         malloc_trim(0);
         b->high_water = held;
     }

@@ -35,9 +35,11 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
     return c;
 }
 
+/* leave_broker: the client takes no more lines; its topics are left in
+ * steps between loop passes (broker_depart) */
 static void leave_broker(struct conn *c)
 {
-    broker_client_free(c->client);
+    broker_client_detach(c->client);
     c->client = NULL;
 }
 

@@ -31,6 +31,8 @@
 /* descriptors kept for the listener, epoll, signals, the spare and logs */
 #define RESERVED_FDS 32
 #define LISTEN_BACKLOG 4096
+/* subscriptions departing clients leave per loop pass: a few milliseconds */
+#define DEPART_PER_PASS 16384
 /* output below this may wait one loop iteration for more (flush_clients) */
 #define DEFER_BELOW 2048
 /* what a new connection takes: the conn, its broker client, the allocator's
@@ -53,6 +55,7 @@ struct server {
     size_t max_clients;
     bool accept_paused;
     bool stopping;
+    bool departed; /* no client is still leaving its topics */
     struct log_limit fd_warnings;
     struct log_limit reject_warnings;
     uint64_t connections_total;
@@ -291,6 +294,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     }
     s->config = *config;
     s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
+    s->departed = true;
     s->env.log = config->log;
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
@@ -573,7 +577,18 @@ static void free_closed(struct server *s)
     }
     if (any)
         resume_accepting(s);
-    budget_give_back(s->env.budget);
+}
+
+/* end_pass: what every loop pass ends with, once its events are handled:
+ * the coalesced flush, the conns closed meanwhile freed, a step of the
+ * clients leaving their topics, memory given back */
+static void end_pass(struct server *s, bool may_defer)
+{
+    flush_clients(s, may_defer);
+    free_closed(s);
+    s->departed = broker_depart(s->env.broker, DEPART_PER_PASS);
+    /* the loop is about to wait: the time to give memory back */
+    budget_give_back(s->env.budget, !s->env.flush_list && s->departed);
 }
 
 static void log_budget(const struct server *s)
@@ -594,9 +609,10 @@ int server_run(struct server *s)
     log_budget(s);
     log_info(s->config.log, "listening on %s", s->listen_addr);
     while (!s->stopping) {
-        /* with output held back, only look for more input; block once
-         * everything is written */
-        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, s->env.flush_list ? 0 : -1);
+        /* with output held back or clients still leaving their topics, only
+         * look for more input; block once everything is done */
+        bool pending = s->env.flush_list || !s->departed;
+        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, pending ? 0 : -1);
         uint64_t woke = now_ns();
         read_clock(s);
         if (n < 0) {
@@ -606,8 +622,7 @@ int server_run(struct server *s)
             return -1;
         }
         if (n == 0) {
-            flush_clients(s, false);
-            free_closed(s);
+            end_pass(s, false);
             metrics_observe(&s->loop_passes, now_ns() - woke);
             continue;
         }
@@ -624,8 +639,7 @@ int server_run(struct server *s)
             else
                 handle_client_event(s, ptr, events[i].events);
         }
-        flush_clients(s, true);
-        free_closed(s);
+        end_pass(s, true);
         metrics_observe(&s->loop_passes, now_ns() - woke);
     }
     return 0;

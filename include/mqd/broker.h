@@ -91,8 +91,19 @@ void broker_free(struct broker *b);
  * NULL when out of memory. */
 struct broker_client *broker_client_new(struct broker *b, void *ctx);
 
-/* broker_client_free: the client leaves every topic and is freed. NULL is a no-op. */
+/* broker_client_free: the client leaves every topic and is freed, at once:
+ * O(its topics). NULL is a no-op. */
 void broker_client_free(struct broker_client *c);
+
+/* broker_client_detach: the client takes no more lines from now on and is
+ * the broker's: it leaves its topics in the steps broker_depart takes, so a
+ * client with a million subscriptions does not stall everyone for the time
+ * it takes to leave them. O(1). NULL is a no-op. */
+void broker_client_detach(struct broker_client *c);
+
+/* broker_depart: detached clients leave up to `budget` subscriptions in all,
+ * and are freed once in none. True when none is left departing. */
+bool broker_depart(struct broker *b, size_t budget);
 
 /* broker_client_subscriptions: how many topics `c` is subscribed to. */
 size_t broker_client_subscriptions(const struct broker_client *c);

@@ -87,10 +87,11 @@ static inline bool budget_has_room(const struct budget *b, size_t need)
     return need <= b->limit && held <= b->limit - need;
 }
 
-/* budget_give_back: returns freed heap pages to the system once the count
- * has fallen by half since it was last high, so RSS follows what mqd holds.
- * Cheap to call every loop iteration. */
-void budget_give_back(struct budget *b);
+/* budget_give_back: returns freed heap pages to the system, so RSS follows
+ * what mqd holds: while busy, once the count has fallen by half (and 8 MiB)
+ * since it was last high; when `idle` (the loop is about to wait), once it
+ * has fallen by 1 MiB. Cheap to call every loop iteration. */
+void budget_give_back(struct budget *b, bool idle);
 
 /* budget_limit: the limit, 0 for none. */
 size_t budget_limit(const struct budget *b);

@@ -88,6 +88,36 @@ def test_one_goes_to_a_subscriber_keeping_up(start):
     stuck.close()
 
 
+# --- bounded work: a big teardown goes in steps, others served between ---
+
+def test_a_client_leaving_many_topics_does_not_stall_the_others(start):
+    """A connection with 500,000 subscriptions closes. Leaving them takes
+    the loop many passes, a bounded number of subscriptions each: a message
+    the pair sends once the teardown has begun reaches its subscriber while
+    the teardown is still under way (no timing is asserted: the order says
+    the busy client was paused for it)."""
+    n = 500000
+    server = start("--max-subscriptions", str(n), "--metrics", "127.0.0.1:0")
+    pub, sub = server.client(), server.client()
+    subscribe(sub, "pair")
+    leaving = server.client()
+    for i in range(0, n, 25000):
+        leaving.send("".join(f'{{"command":"subscribe","topic":"s{k}","cache":false}}\n'
+                             for k in range(i, i + 25000)))
+        for _ in range(25000):
+            assert leaving.line() == OK
+    assert metric(server, "mqd_subscriptions") == n + 1
+    leaving.close()
+    server.wait_until(lambda: metric(server, "mqd_subscriptions") < n + 1, "the teardown begun")
+    send(pub, "pair", "between")
+    assert sub.line()["msg"] == "between"
+    left = metric(server, "mqd_subscriptions")
+    assert left > 1, "the teardown was done in one go"
+    server.wait_until(lambda: metric(server, "mqd_subscriptions") == 1, "the teardown ended")
+    for c in (pub, sub):
+        c.close()
+
+
 # --- --max-clients-per-address ---
 
 def client_from(port, source):

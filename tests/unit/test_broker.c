@@ -708,6 +708,47 @@ static void a_departing_client_leaves_every_topic(void **state)
     broker_free(b);
 }
 
+/* a detached client takes no more lines and leaves its topics in steps of
+ * a budget; the broker frees it once it is in none */
+static void a_detached_client_leaves_in_steps(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *leaving = client(b, 1), *stays = client(b, 2);
+    char name[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        subscribe(b, leaving, name);
+    }
+    subscribe(b, stays, "t7");
+    broker_client_detach(leaving);
+    send_all(b, "t7"); /* only the one still attached gets it */
+    assert_int_equal(ndeliveries, 1);
+    assert_delivered(0, 2, 0);
+    reset_deliveries();
+    send_msg(b, "t8", "m", true, false); /* "one": nobody takes it, not even the detached */
+    assert_int_equal(ndeliveries, 0);
+    assert_int_equal(stats_of(b).subscriptions, 101);
+    assert_false(broker_depart(b, 30));
+    assert_int_equal(stats_of(b).subscriptions, 71);
+    assert_false(broker_depart(b, 60));
+    assert_int_equal(stats_of(b).subscriptions, 11);
+    assert_true(broker_depart(b, 30)); /* done, and freed */
+    assert_int_equal(stats_of(b).subscriptions, 1);
+    assert_true(broker_depart(b, 30));
+    struct broker_stats st = stats_of(b);
+    assert_int_equal(st.topics, 1);         /* t7, which stays has */
+    assert_int_equal(st.retired_topics, 1); /* t8, sent to: its index kept */
+    broker_client_free(stays);
+    /* a client detached with no subscription goes at once; one still
+     * departing when the broker goes is freed with it */
+    broker_client_detach(client(b, 3));
+    struct broker_client *late = client(b, 4);
+    subscribe(b, late, "x");
+    broker_client_detach(late);
+    broker_free(b);
+}
+
 static void unused_topics_are_freed(void **state)
 {
     (void)state;
@@ -1147,6 +1188,7 @@ int main(void)
         cmocka_unit_test(unsubscribe_stops_delivery_and_unknown_topics_are_fine),
         cmocka_unit_test(a_client_can_subscribe_again_after_leaving),
         cmocka_unit_test(a_departing_client_leaves_every_topic),
+        cmocka_unit_test(a_detached_client_leaves_in_steps),
         cmocka_unit_test(unused_topics_are_freed),
         cmocka_unit_test(stats_count_topics_subscriptions_cache_and_traffic),
         cmocka_unit_test(cache_stats_follow_eviction_and_taken_messages),
