@@ -98,6 +98,14 @@ replays = [(SEND, 0, 1, 1), (SEND, 0, 1, 1), (SEND, 0, 1, 1), (SEND, 0, 2, 0),
            (EVICT, 0, 0, 0), (EVICT, 0, 0, 0), (SEND, 1, 2, 0), (DISCONNECT, 1, 0, 0)]
 write("broker", bytes([3]) + bytes(b for s in replays for b in s))
 write("broker", bytes([3 | 2 << 3 | 1 << 5]) + bytes(b for s in replays for b in s))
+# a subscriber of three topics detached (a disconnect with bit 3), leaving
+# them one a step, while "one" and "all" messages are sent to them
+DETACH = DISCONNECT | 8
+departing = [(CONNECT, 0, 1, 0), (CONNECT, 1, 1, 0), (SUBSCRIBE, 0, 1, 1), (SUBSCRIBE, 0, 2, 1),
+             (SUBSCRIBE, 0, 3, 1), (SUBSCRIBE, 1, 2, 1), (DETACH, 0, 0, 0), (SEND, 1, 1, 1),
+             (SEND, 1, 2, 1), (SEND, 1, 3, 0), (CONNECT, 0, 1, 0), (SUBSCRIBE, 0, 3, 0),
+             (SEND, 1, 3, 0), (SEND, 1, 2, 0)]
+write("broker", bytes([3]) + bytes(b for s in departing for b in s))
 
 # http seeds: a first byte below 16 sets a small head limit (see fuzz_http.c)
 for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:
