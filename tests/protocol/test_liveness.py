@@ -120,23 +120,19 @@ def test_a_client_leaving_many_topics_does_not_stall_the_others(start):
 
 # --- --max-clients-per-address ---
 
-def client_from(port, source):
-    return Client(port, source=source)
-
-
 def test_max_clients_per_address(start):
     server = start("--max-clients-per-address", "3", "--metrics", "127.0.0.1:0")
-    three = [client_from(server.port, "127.0.0.1") for _ in range(3)]
+    three = [Client(server.port, source="127.0.0.1") for _ in range(3)]
     for c in three:
         c.sync()
-    fourth = client_from(server.port, "127.0.0.1")
+    fourth = Client(server.port, source="127.0.0.1")
     assert fourth.line() == TOO_MANY
     assert fourth.at_eof()
-    other = client_from(server.port, "127.0.0.2")   # another address has its own count
+    other = Client(server.port, source="127.0.0.2")   # another address has its own count
     other.sync()
     three[0].close()
     server.wait_until(lambda: metric(server, "mqd_connections") == 3, "a connection gone")
-    again = client_from(server.port, "127.0.0.1")
+    again = Client(server.port, source="127.0.0.1")
     again.sync()
     assert metric(server, 'mqd_connections_rejected_total{reason="per_address"}') == 1
     assert "rejected: --max-clients-per-address 3 reached" in server.stderr()
