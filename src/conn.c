@@ -8,9 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* what one flush may write before the loop moves on to other clients */
-#define CONN_FLUSH_BUDGET (1024 * 1024)
-
 struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
 {
     struct conn *c = mqd_calloc(1, sizeof(*c));
@@ -43,12 +40,21 @@ static void leave_broker(struct conn *c)
     c->client = NULL;
 }
 
+static void drop_input(struct conn *c)
+{
+    sched_unhold(&c->env->sched, c);
+    mqd_free(c->input);
+    c->input = NULL;
+    c->input_off = c->input_len = 0;
+}
+
 /* release: gives back what the conn holds for its client; it keeps only
  * itself and its socket */
 static void release(struct conn *c)
 {
     leave_broker(c);
     framer_reset(&c->framer);
+    drop_input(c);
     outq_clear(&c->out);
 }
 
@@ -90,7 +96,7 @@ size_t conn_memory(const struct conn *c)
 {
     size_t subs = c->client ? broker_client_subscriptions(c->client) : 0;
     return sizeof(*c) + c->out.bytes + c->out.cap * sizeof(*c->out.items) + c->framer.tail_cap +
-           subs * CONN_SUBSCRIPTION_COST;
+           c->input_len + subs * CONN_SUBSCRIPTION_COST;
 }
 
 enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requester, size_t limit)
@@ -133,18 +139,6 @@ void conn_close(struct conn *c, const char *why)
     c->env->close_list = c;
 }
 
-static void schedule_flush(struct conn *c)
-{
-    if (c->in_flush_list)
-        return;
-    c->in_flush_list = true;
-    c->next_flush = NULL;
-    if (!c->env->flush_list)
-        c->env->flush_tail = &c->env->flush_list;
-    *c->env->flush_tail = c;
-    c->env->flush_tail = &c->next_flush;
-}
-
 bool conn_deliver(void *conn, struct buf *line)
 {
     struct conn *c = conn;
@@ -171,7 +165,8 @@ bool conn_deliver(void *conn, struct buf *line)
         conn_close(c, "slow consumer");
         return false;
     }
-    schedule_flush(c);
+    sched_charge(&c->env->sched, SCHED_DELIVERY_WORK);
+    sched_want_flush(&c->env->sched, c);
     return true;
 }
 
@@ -192,7 +187,7 @@ static void start_draining(struct conn *c)
     if (outq_empty(&c->out))
         conn_close(c, "done");
     else
-        schedule_flush(c);
+        sched_want_flush(&c->env->sched, c);
 }
 
 static enum proto_reply broker_reply(enum broker_status status)
@@ -330,11 +325,18 @@ static void warn_line_too_long(struct conn *c)
                  c->addr, c->env->max_line, (unsigned long long)held);
 }
 
-static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
+/* on_frame: runs a line, or puts it back when the turn's budget is spent */
+static enum framer_next on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct conn *c = ctx;
+    struct sched *s = &c->env->sched;
     switch (event) {
-    case FRAMER_LINE: run_line(c, line, len); break;
+    case FRAMER_LINE:
+        if (!c->unpaced && !sched_may_run(s, len))
+            return FRAMER_PUT_BACK;
+        run_line(c, line, len);
+        sched_charge(s, len);
+        break;
     case FRAMER_TOO_LONG:
         warn_line_too_long(c);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
@@ -342,7 +344,27 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
     case FRAMER_NO_MEMORY: reply(c, PROTO_REPLY_NO_MEMORY);
         break;
     }
-    return !c->closing && !c->draining;
+    return c->closing || c->draining ? FRAMER_STOP : FRAMER_GO_ON;
+}
+
+/* hold_input: keeps what the turn left for a later one; without memory for
+ * it, it runs now */
+static void hold_input(struct conn *c, const char *data, size_t len)
+{
+    char *copy = NULL;
+    if (budget_make_room(c->env->budget, len, c) && !c->closing && (copy = mqd_malloc(len))) {
+        memcpy(copy, data, len);
+        c->input = copy;
+        c->input_off = 0;
+        c->input_len = len;
+        sched_hold(&c->env->sched, c);
+        return;
+    }
+    if (c->closing)
+        return;
+    c->unpaced = true;
+    framer_feed(&c->framer, data, len, on_frame, c);
+    c->unpaced = false;
 }
 
 void conn_receive(struct conn *c, const char *data, size_t len)
@@ -351,21 +373,41 @@ void conn_receive(struct conn *c, const char *data, size_t len)
     c->last_active = c->env->now;
     if (c->closing || c->draining)
         return;
-    framer_feed(&c->framer, data, len, on_frame, c);
+    sched_charge(&c->env->sched, len); /* the pass's, not the turn's */
+    sched_turn_begin(&c->env->sched);
+    size_t taken = framer_feed(&c->framer, data, len, on_frame, c);
+    if (taken < len && !c->closing && !c->draining)
+        hold_input(c, data + taken, len - taken);
+}
+
+void conn_resume(struct conn *c)
+{
+    if (c->closing || c->draining || !c->input) {
+        drop_input(c);
+        return;
+    }
+    sched_turn_begin(&c->env->sched);
+    c->input_off += framer_feed(&c->framer, c->input + c->input_off,
+                                c->input_len - c->input_off, on_frame, c);
+    if (c->input_off == c->input_len || c->closing || c->draining)
+        drop_input(c);
 }
 
 void conn_end_of_input(struct conn *c)
 {
     if (c->closing || c->draining)
         return;
-    if (framer_finish(&c->framer, on_frame, c))
+    c->unpaced = true; /* the last line cannot wait: nothing comes after it */
+    bool go_on = framer_finish(&c->framer, on_frame, c);
+    c->unpaced = false;
+    if (go_on)
         start_draining(c);
 }
 
 enum outq_status conn_flush(struct conn *c)
 {
     size_t before = c->out.bytes;
-    enum outq_status status = outq_flush(&c->out, c->fd, CONN_FLUSH_BUDGET);
+    enum outq_status status = outq_flush(&c->out, c->fd, SCHED_FLUSH_BYTES);
     if (c->out.bytes < before) {
         c->env->stats.bytes_out += before - c->out.bytes;
         c->last_active = c->env->now;

@@ -51,31 +51,33 @@ static bool keep_tail(struct framer *f, const char *data, size_t len, void *ctx)
 }
 
 /* start_discarding: the current line is dropped up to its '\n' after one event. */
-static bool start_discarding(struct framer *f, enum framer_event why, framer_fn fn, void *ctx)
+static enum framer_next start_discarding(struct framer *f, enum framer_event why,
+                                         framer_fn fn, void *ctx)
 {
     drop_tail(f);
     f->discarding = true;
     return fn(ctx, why, NULL, 0);
 }
 
-/* take_partial: the bytes of a line whose '\n' has not come yet. */
-static bool take_partial(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+/* take_partial: the bytes of a line whose '\n' has not come yet: kept, or
+ * discarded with the line (whatever fn says, nothing is left to stop) */
+static void take_partial(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
 {
     if (f->discarding)
-        return true;
+        return;
     if (f->tail_len + len > f->max_line)
-        return start_discarding(f, FRAMER_TOO_LONG, fn, ctx);
-    if (!keep_tail(f, data, len, ctx))
-        return start_discarding(f, FRAMER_NO_MEMORY, fn, ctx);
-    return true;
+        (void)start_discarding(f, FRAMER_TOO_LONG, fn, ctx);
+    else if (!keep_tail(f, data, len, ctx))
+        (void)start_discarding(f, FRAMER_NO_MEMORY, fn, ctx);
 }
 
 /* take_line: the rest of a line, `len` bytes before its '\n'. */
-static bool take_line(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+static enum framer_next take_line(struct framer *f, const char *data, size_t len, framer_fn fn,
+                                  void *ctx)
 {
     if (f->discarding) {
         f->discarding = false;
-        return true;
+        return FRAMER_GO_ON;
     }
     if (f->tail_len + len > f->max_line) {
         drop_tail(f);
@@ -88,29 +90,41 @@ static bool take_line(struct framer *f, const char *data, size_t len, framer_fn 
         return fn(ctx, FRAMER_NO_MEMORY, NULL, 0);
     }
     /* the callback may feed nothing back into us, but keep the tail owned
-     * here until it returns, then free it */
+     * here until it returns, then free it, or keep it as it was when the
+     * line is put back */
     char *line = f->tail;
-    size_t line_len = f->tail_len;
+    size_t line_len = f->tail_len, cap = f->tail_cap;
     f->tail = NULL;
     f->tail_len = f->tail_cap = 0;
-    bool go_on = fn(ctx, FRAMER_LINE, line, line_len);
+    enum framer_next next = fn(ctx, FRAMER_LINE, line, line_len);
+    if (next == FRAMER_PUT_BACK) {
+        f->tail = line;
+        f->tail_len = line_len - len;
+        f->tail_cap = cap;
+        return next;
+    }
     mqd_free(line);
-    return go_on;
+    return next;
 }
 
-bool framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
+size_t framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx)
 {
-    while (len > 0) {
-        const char *nl = memchr(data, '\n', len);
-        if (!nl)
-            return take_partial(f, data, len, fn, ctx);
-        size_t n = (size_t)(nl - data);
-        if (!take_line(f, data, n, fn, ctx))
-            return false;
-        data += n + 1;
-        len -= n + 1;
+    size_t taken = 0;
+    while (taken < len) {
+        const char *nl = memchr(data + taken, '\n', len - taken);
+        if (!nl) {
+            take_partial(f, data + taken, len - taken, fn, ctx);
+            return len;
+        }
+        size_t n = (size_t)(nl - (data + taken));
+        enum framer_next next = take_line(f, data + taken, n, fn, ctx);
+        if (next == FRAMER_PUT_BACK)
+            return taken;
+        taken += n + 1;
+        if (next == FRAMER_STOP)
+            return taken;
     }
-    return true;
+    return len;
 }
 
 bool framer_finish(struct framer *f, framer_fn fn, void *ctx)
@@ -123,7 +137,7 @@ bool framer_finish(struct framer *f, framer_fn fn, void *ctx)
     size_t line_len = f->tail_len;
     f->tail = NULL;
     f->tail_len = f->tail_cap = 0;
-    bool go_on = fn(ctx, FRAMER_LINE, line, line_len);
+    enum framer_next next = fn(ctx, FRAMER_LINE, line, line_len);
     mqd_free(line);
-    return go_on;
+    return next == FRAMER_GO_ON;
 }

@@ -64,6 +64,10 @@ static const struct family families[] = {
            "Clients dropped because their peer stopped answering: keepalive probes or data "
            "went unacknowledged.",
            timed_out),
+    SINGLE("mqd_loop_passes_over_budget_total", "counter",
+           "Loop passes that ended with a client's input put off to a later pass, its work "
+           "for the pass spent.",
+           passes_over_budget),
     SINGLE("mqd_memory_used_bytes", "gauge",
            "Bytes mqd holds now, counted where they are allocated, as --max-memory counts them.",
            memory_used),

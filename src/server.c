@@ -9,6 +9,7 @@
 #include "mqd/net.h"
 #include "mqd/peers.h"
 #include "mqd/proto.h"
+#include "mqd/sched.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,15 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_SIZE (64 * 1024)
 #define MAX_EVENTS 256
 /* descriptors kept for the listener, epoll, signals, the spare and logs */
 #define RESERVED_FDS 32
 #define LISTEN_BACKLOG 4096
 /* subscriptions departing clients leave per loop pass: a few milliseconds */
 #define DEPART_PER_PASS 16384
-/* output below this may wait one loop iteration for more (flush_clients) */
-#define DEFER_BELOW 2048
 /* what a new connection takes: the conn, its broker client, the allocator's
  * share of both */
 #define CONN_ROOM (sizeof(struct conn) + 256)
@@ -64,7 +62,7 @@ struct server {
     uint64_t rejected_no_memory;
     uint64_t rejected_per_address;
     struct metrics_histogram loop_passes;
-    char read_buf[READ_SIZE];
+    char read_buf[SCHED_READ_SIZE];
 };
 
 unsigned server_port(const struct server *s) { return s->port; }
@@ -185,6 +183,7 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .rejected_per_address = s->rejected_per_address,
         .idle_closes = c->idle_closes,
         .timed_out = c->timed_out,
+        .passes_over_budget = s->env.sched.passes_over_budget,
         .topics = b.topics,
         .retired_topics = b.retired_topics,
         .subscriptions = b.subscriptions,
@@ -285,6 +284,11 @@ static void tick(struct server *s)
     conn_close_idle(&s->env, s->config.idle_timeout);
 }
 
+static void set_events(struct server *s, struct conn *c);
+
+/* rearm: the sched's word that a conn's state changed */
+static void rearm(void *ctx, struct conn *c) { set_events(ctx, c); }
+
 struct server *server_new(const struct server_config *config, char *err, size_t err_len)
 {
     struct server *s = mqd_calloc(1, sizeof(*s));
@@ -299,6 +303,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
     s->env.max_topic_length = config->max_topic_length;
+    sched_init(&s->env.sched, rearm, s);
     s->start_time = time(NULL);
     fit_max_clients(s);
     if (open_listener(s, err, err_len) < 0 || open_metrics(s, err, err_len) < 0) {
@@ -319,11 +324,13 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     return s;
 }
 
-/* set_events: what epoll reports for a conn: input until it drains, output
- * only while a flush could not finish (so idle clients cost no wake-ups). */
+/* set_events: what epoll reports for a conn: input until it drains, but
+ * while it holds input its last turn left; output only while a flush could
+ * not finish (so idle clients cost no wake-ups). */
 static void set_events(struct server *s, struct conn *c)
 {
-    uint32_t events = (c->draining ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
+    uint32_t events =
+        (c->draining || conn_held(c) ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
     if (events == c->events || c->closing)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = c};
@@ -498,7 +505,9 @@ static void read_signals(struct server *s)
 
 static void read_client(struct server *s, struct conn *c)
 {
-    ssize_t n = read(c->fd, s->read_buf, sizeof(s->read_buf));
+    if (conn_held(c))
+        return; /* what it sent before runs first */
+    ssize_t n = read(c->fd, s->read_buf, sched_read_size(&s->env.sched));
     if (n > 0)
         conn_receive(c, s->read_buf, (size_t)n);
     else if (n == 0)
@@ -532,36 +541,6 @@ static void handle_client_event(struct server *s, struct conn *c, uint32_t event
     }
 }
 
-/* flush_clients: one coalesced write per client that got output this round.
- * With `may_defer`, a client with little queued that has not waited yet
- * waits one more iteration: while input keeps coming, its next write then
- * carries more lines (with 1000 topics of one subscriber, about half the
- * writes). The loop flushes everything before it blocks, so an idle server
- * adds no latency. */
-static void flush_clients(struct server *s, bool may_defer)
-{
-    struct conn *c, *deferred = NULL, **deferred_tail = &deferred;
-    while ((c = s->env.flush_list)) {
-        s->env.flush_list = c->next_flush;
-        if (!c->closing && may_defer && !c->flush_deferred && c->out.bytes < DEFER_BELOW) {
-            c->flush_deferred = true;
-            c->next_flush = NULL;
-            *deferred_tail = c;
-            deferred_tail = &c->next_flush;
-            continue;
-        }
-        c->in_flush_list = false;
-        c->flush_deferred = false;
-        if (c->closing)
-            continue;
-        c->want_write = conn_flush(c) == OUTQ_FULL;
-        set_events(s, c);
-    }
-    s->env.flush_list = deferred;
-    if (deferred)
-        s->env.flush_tail = deferred_tail;
-}
-
 /* free_closed: conns closed during the iteration are freed only now, when no
  * fan-out or event batch can still point at them. */
 static void free_closed(struct server *s)
@@ -580,15 +559,17 @@ static void free_closed(struct server *s)
 }
 
 /* end_pass: what every loop pass ends with, once its events are handled:
- * the coalesced flush, the conns closed meanwhile freed, a step of the
- * clients leaving their topics, memory given back */
+ * the turns of clients held back, the coalesced flush, the conns closed
+ * meanwhile freed, a step of the clients leaving their topics, memory given
+ * back */
 static void end_pass(struct server *s, bool may_defer)
 {
-    flush_clients(s, may_defer);
+    sched_resume(&s->env.sched);
+    sched_flush(&s->env.sched, may_defer);
     free_closed(s);
     s->departed = broker_depart(s->env.broker, DEPART_PER_PASS);
     /* the loop is about to wait: the time to give memory back */
-    budget_give_back(s->env.budget, !s->env.flush_list && s->departed);
+    budget_give_back(s->env.budget, !sched_pending(&s->env.sched) && s->departed);
 }
 
 static void log_budget(const struct server *s)
@@ -609,12 +590,13 @@ int server_run(struct server *s)
     log_budget(s);
     log_info(s->config.log, "listening on %s", s->listen_addr);
     while (!s->stopping) {
-        /* with output held back or clients still leaving their topics, only
-         * look for more input; block once everything is done */
-        bool pending = s->env.flush_list || !s->departed;
+        /* with input or output held back or clients still leaving their
+         * topics, only look for more input; block once everything is done */
+        bool pending = sched_pending(&s->env.sched) || !s->departed;
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, pending ? 0 : -1);
         uint64_t woke = now_ns();
         read_clock(s);
+        sched_pass_begin(&s->env.sched);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -650,7 +632,7 @@ void server_free(struct server *s)
     if (!s)
         return;
     /* one last non-blocking flush: replies already earned are not thrown away */
-    flush_clients(s, false);
+    sched_flush(&s->env.sched, false);
     while (s->env.conns)
         conn_free(s->env.conns);
     budget_free(s->env.budget);

@@ -1,7 +1,7 @@
 /*
  * conn: one client connection: its input framing, its commands, its output
  * queue, its byte counts and limits. It never touches epoll: the server reads
- * for it, flushes it and frees it, guided by the lists and flags below.
+ * for it and frees it, and sched.h decides when it runs and is written.
  *
  * A conn that must go (a failed write, a slow consumer, out of memory) is
  * only marked and put on the close list; the server frees it after the loop
@@ -20,6 +20,7 @@
 #include "mqd/net.h"
 #include "mqd/outq.h"
 #include "mqd/proto.h"
+#include "mqd/sched.h"
 
 #define CONN_ADDR_LEN 64
 /* what one subscription costs, about: the sub, its two array slots and its
@@ -52,12 +53,7 @@ struct conn_env {
     size_t nconns;
     size_t queue_bytes; /* every conn's queue slot array added up, for room bounds */
     int64_t now; /* the loop's clock, monotonic milliseconds, for idle times */
-    /* conns with output queued since the last flush, in the order they got
-     * it, so a fan-out's receivers are written before the sender's reply;
-     * except that a conn whose small queue was held back one iteration
-     * (server.c, flush_clients) keeps its earlier place or is written after */
-    struct conn *flush_list;
-    struct conn **flush_tail;
+    struct sched sched; /* turns and flushes */
     struct conn *close_list; /* conns to free once the iteration is over */
     struct conn_stats stats;
     /* one warning a second of each kind, so a crowd cannot flood the log */
@@ -72,7 +68,13 @@ struct conn {
     struct broker_client *client; /* NULL once the conn left the broker */
     struct framer framer;
     struct outq out;
-    struct conn *next_flush;
+    struct conn *next_flush; /* the sched's lists */
+    struct conn *next_held;
+    struct conn **held_pprev; /* NULL: not held */
+    uint64_t held_stamp;
+    char *input; /* held input (sched.h): what is left of it, input_off on */
+    size_t input_off;
+    size_t input_len;
     struct conn *next_close;
     struct conn *prev, *next; /* env->conns */
     bool in_flush_list;
@@ -80,6 +82,7 @@ struct conn {
     bool closing;             /* on the close list: deliver nothing more */
     bool draining;            /* quit or end of input: close once output is written */
     bool want_write;          /* output is waiting for the socket to drain */
+    bool unpaced;             /* runs lines whatever its turn's budget */
     uint32_t events;          /* registered with epoll; the server's business */
     int64_t last_active;      /* env->now when it last sent or was sent bytes */
     char addr[CONN_ADDR_LEN]; /* "127.0.0.1:5000" or "[::1]:5000" */
@@ -98,7 +101,8 @@ void conn_free(struct conn *c);
 
 /* conn_memory: what the conn holds for its client: itself, output queued (a
  * line shared with others counted whole), the queue's slots, an unfinished
- * input line, and its subscriptions at CONN_SUBSCRIPTION_COST each. */
+ * input line, held input, and its subscriptions at CONN_SUBSCRIPTION_COST
+ * each. */
 size_t conn_memory(const struct conn *c);
 
 enum conn_eviction {
@@ -121,9 +125,19 @@ enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requeste
  * O(conns closed). */
 void conn_release_closed(struct conn_env *env, const void *requester);
 
-/* conn_receive: handles bytes read from the client: every complete line runs
- * as a command. Stops early when the conn starts draining or closing. */
+/* conn_receive: handles bytes read from the client, in a turn of its own:
+ * complete lines run as commands while the turn's budget lasts (sched.h),
+ * and what is left is held for a later pass. Stops early when the conn
+ * starts draining or closing. When the held bytes cannot be stored for
+ * memory they run now, past the budget. */
 void conn_receive(struct conn *c, const char *data, size_t len);
+
+/* conn_resume: the held conn's next turn, on what it held. */
+void conn_resume(struct conn *c);
+
+/* conn_held: whether the conn holds input that has not run yet; it is then
+ * read no more until it has. */
+static inline bool conn_held(const struct conn *c) { return c->input != NULL; }
 
 /* conn_end_of_input: the client will send no more: runs an unfinished last
  * line, then drains. */

@@ -24,9 +24,16 @@ struct budget;
 
 enum framer_event { FRAMER_LINE, FRAMER_TOO_LONG, FRAMER_NO_MEMORY };
 
-/* framer_fn: receives each line (or event: line is then NULL); returns true to
- * go on, false to stop feeding (the rest of the chunk is dropped). */
-typedef bool (*framer_fn)(void *ctx, enum framer_event event, const char *line, size_t len);
+/* what the framer does after handing over a line or an event */
+enum framer_next {
+    FRAMER_GO_ON,    /* the line is taken: on to the next one */
+    FRAMER_STOP,     /* the line is taken: stop here */
+    FRAMER_PUT_BACK, /* the line is not taken (FRAMER_LINE only): stop before it */
+};
+
+/* framer_fn: receives each line (or event: line is then NULL). */
+typedef enum framer_next (*framer_fn)(void *ctx, enum framer_event event, const char *line,
+                                      size_t len);
 
 struct framer {
     char *tail; /* the unfinished line, or NULL */
@@ -43,13 +50,17 @@ void framer_init(struct framer *f, size_t max_line, struct budget *budget);
 void framer_reset(struct framer *f);
 
 /* framer_feed: hands every line completed by this chunk to `fn`, in order, and
- * keeps the unfinished tail. Returns false when `fn` asked to stop. A tail that
- * cannot be stored for lack of memory is reported as FRAMER_NO_MEMORY and
- * discarded up to its '\n', like a line too long. */
-bool framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx);
+ * keeps the unfinished tail. Returns how many bytes of the chunk it took: all
+ * of them, unless `fn` stopped (the bytes up to that line's '\n') or put a
+ * line back (the bytes before that line; a line begun in earlier chunks is
+ * kept as it was, so feeding the rest again hands the same line over). A
+ * tail that cannot be stored for lack of memory is reported as
+ * FRAMER_NO_MEMORY and discarded up to its '\n', like a line too long. */
+size_t framer_feed(struct framer *f, const char *data, size_t len, framer_fn fn, void *ctx);
 
 /* framer_finish: at end of input, hands over an unfinished last line, if any,
- * as if it had ended with '\n'. Returns what `fn` returned, or true. */
+ * as if it had ended with '\n' (it cannot be put back). False when `fn`
+ * did not say go on. */
 bool framer_finish(struct framer *f, framer_fn fn, void *ctx);
 
 #endif

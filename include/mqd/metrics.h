@@ -47,6 +47,7 @@ struct metrics_figures {
     uint64_t slow_consumer_disconnects;
     uint64_t idle_closes;
     uint64_t timed_out;
+    uint64_t passes_over_budget; /* loop passes that ended with a client's input held */
     uint64_t memory_used;  /* bytes held, as --max-memory counts them */
     uint64_t memory_limit; /* --max-memory, 0: none */
     uint64_t cache_evictions;

@@ -1,5 +1,7 @@
 /* fuzz_framer: the input is split into chunks at sizes taken from its first
- * bytes; the lines handed over must be the same as for one unsplit feed. */
+ * bytes, and the split feed puts lines back at points taken from them too
+ * (then feeds the rest again, as a conn held back for its budget does); the
+ * lines handed over must be the same as for one unsplit feed. */
 #include "mqd/framer.h"
 
 #include <stdint.h>
@@ -11,11 +13,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct collected {
     char *bytes; /* each event as a length-prefixed record */
     size_t len;
+    const uint8_t *cuts; /* NULL: never put a line back */
+    size_t ncuts;
+    size_t lines;
+    bool put_back; /* the last line was put back: this one is taken */
 };
 
-static bool collect(void *ctx, enum framer_event event, const char *line, size_t len)
+static enum framer_next collect(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct collected *c = ctx;
+    if (event == FRAMER_LINE && c->cuts && !c->put_back &&
+        c->cuts[c->lines++ % c->ncuts] & 0x80) {
+        c->put_back = true; /* once: then it is taken */
+        return FRAMER_PUT_BACK;
+    }
+    c->put_back = false;
     c->bytes = realloc(c->bytes, c->len + len + sizeof(size_t) + 1);
     c->bytes[c->len++] = (char)event;
     memcpy(c->bytes + c->len, &len, sizeof(len));
@@ -23,23 +35,25 @@ static bool collect(void *ctx, enum framer_event event, const char *line, size_t
     if (len)
         memcpy(c->bytes + c->len, line, len);
     c->len += len;
-    return true;
+    return FRAMER_GO_ON;
 }
 
 static struct collected feed(const uint8_t *data, size_t size, const uint8_t *cuts,
                              size_t ncuts, size_t max_line)
 {
     struct framer f;
-    struct collected out = {0};
+    struct collected out = {.cuts = ncuts ? cuts : NULL, .ncuts = ncuts};
     framer_init(&f, max_line, NULL);
     size_t at = 0;
     for (size_t i = 0; at < size; i++) {
         size_t n = ncuts ? (size_t)cuts[i % ncuts] % 17 + 1 : size;
         if (n > size - at)
             n = size - at;
-        framer_feed(&f, (const char *)data + at, n, collect, &out);
-        if (f.tail_len > max_line)
-            abort(); /* never holds more than the limit */
+        for (size_t taken = 0; taken < n;) {
+            taken += framer_feed(&f, (const char *)data + at + taken, n - taken, collect, &out);
+            if (f.tail_len > max_line)
+                abort(); /* never holds more than the limit */
+        }
         at += n;
     }
     framer_finish(&f, collect, &out);

@@ -9,6 +9,7 @@ installs iproute2); where either is missing the test says so and skips."""
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -115,6 +116,78 @@ def test_a_client_leaving_many_topics_does_not_stall_the_others(start):
     assert left > 1, "the teardown was done in one go"
     server.wait_until(lambda: metric(server, "mqd_subscriptions") == 1, "the teardown ended")
     for c in (pub, sub):
+        c.close()
+
+
+def test_a_pipelined_fan_out_is_paused_for_the_others(start):
+    """One write of 600 pipelined sends to a topic with 500 subscribers:
+    300,000 deliveries, far more than one turn, from bytes that one read
+    takes in. A watcher subscribed to the
+    busy topic and to the pair's: the pair's message, sent once the burst has
+    begun, reaches it before the burst's last message (so the busy client
+    was paused for it; no timing is asserted)."""
+    server = start("--max-output", "256m", "--metrics", "127.0.0.1:0")
+    watcher = server.client()
+    subscribe(watcher, "wide", cache=False)
+    subscribe(watcher, "pair", cache=False)
+    others = [server.client() for _ in range(499)]
+    for o in others:
+        o.cmd(command="subscribe", topic="wide", cache=False)
+    for o in others:
+        assert o.line() == OK
+    pair = server.client()
+    busy = server.client()
+    n = 600
+    burst = "".join(json.dumps({"command": "send", "topic": "wide", "msg": "x" * 8,
+                                "delivery": "all", "cache": False},
+                               separators=(",", ":")) + "\n" for _ in range(n))
+    assert len(burst) < 65536
+    busy.send(burst)
+    assert watcher.line()["topic"] == "wide"   # the burst has begun
+    pair.cmd(command="send", topic="pair", msg="between", delivery="all", cache=False)
+    order = []
+    while len(order) < n:
+        got = watcher.line()
+        order.append(got["msg"] if got["topic"] == "pair" else got["index"])
+    assert "between" in order, "the pair's message did not come"
+    assert order.index("between") < n - 2, f"the pair waited for the whole burst: {order[-3:]}"
+    assert [i for i in order if i != "between"] == list(range(1, n))
+    assert pair.line() == OK
+    assert busy.lines(n) == [OK] * n
+    assert metric(server, "mqd_loop_passes_over_budget_total") > 0
+    for c in (watcher, pair, busy, *others):
+        c.close()
+
+
+def test_long_lines_finishing_at_once_are_run_over_several_passes(start):
+    """40 connections each send a 1 MiB line but for its newline, then all
+    the newlines come at once: the lines are run a few a pass, and the pair's
+    message, sent once the first has been delivered, reaches the watcher
+    before the last of them."""
+    server = start("--max-output", "256m", "--metrics", "127.0.0.1:0")
+    watcher = server.client()
+    subscribe(watcher, "big", cache=False)
+    subscribe(watcher, "pair", cache=False)
+    pair = server.client()
+    n = 40
+    senders = [server.client() for _ in range(n)]
+    body = json.dumps({"command": "send", "topic": "big", "msg": "y" * ((1 << 20) - 200),
+                       "delivery": "all", "cache": False})
+    for s in senders:
+        s.send(body)
+    server.wait_until(lambda: metric(server, "mqd_received_bytes_total") >= n * len(body),
+                      "the lines read but for their newlines")
+    for s in senders:
+        s.send("\n")
+    assert watcher.line()["topic"] == "big"
+    pair.cmd(command="send", topic="pair", msg="between", delivery="all", cache=False)
+    order = [watcher.line() for _ in range(n)]
+    topics = [m["topic"] for m in order]
+    assert "pair" in topics and topics.index("pair") < n - 1, "the pair waited for every line"
+    assert pair.line() == OK
+    for s in senders:
+        assert s.line() == OK
+    for c in (watcher, pair, *senders):
         c.close()
 
 

@@ -46,6 +46,7 @@ FAMILIES = {
     "mqd_slow_consumer_disconnects_total": ("counter", None, None),
     "mqd_idle_disconnects_total": ("counter", None, None),
     "mqd_timed_out_disconnects_total": ("counter", None, None),
+    "mqd_loop_passes_over_budget_total": ("counter", None, None),
     "mqd_memory_used_bytes": ("gauge", None, None),
     "mqd_memory_limit_bytes": ("gauge", None, None),
     "mqd_cache_evictions_total": ("counter", None, None),

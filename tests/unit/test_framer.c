@@ -17,6 +17,7 @@ struct record {
     size_t len;
     size_t calls;
     size_t stop_after; /* 0: never stop */
+    size_t put_back_at; /* the call that puts its line back; 0: none */
 };
 
 static void append(struct record *r, const char *bytes, size_t n)
@@ -27,9 +28,15 @@ static void append(struct record *r, const char *bytes, size_t n)
     r->text[r->len] = '\0';
 }
 
-static bool on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
+static enum framer_next on_frame(void *ctx, enum framer_event event, const char *line, size_t len)
 {
     struct record *r = ctx;
+    if (event == FRAMER_LINE && ++r->calls == r->put_back_at) {
+        append(r, "^", 1);
+        return FRAMER_PUT_BACK;
+    }
+    if (event != FRAMER_LINE)
+        r->calls++;
     if (event == FRAMER_LINE) {
         assert_non_null(line);
         append(r, line, len);
@@ -39,8 +46,7 @@ static bool on_frame(void *ctx, enum framer_event event, const char *line, size_
         const char *name = event == FRAMER_TOO_LONG ? "#TOO_LONG|" : "#NO_MEMORY|";
         append(r, name, strlen(name));
     }
-    r->calls++;
-    return r->stop_after == 0 || r->calls < r->stop_after;
+    return r->stop_after == 0 || r->calls < r->stop_after ? FRAMER_GO_ON : FRAMER_STOP;
 }
 
 static void feed(struct framer *f, const char *data, struct record *r)
@@ -113,7 +119,7 @@ static void random_chunkings_give_the_lines_of_the_stream(void **state)
             size_t n = round % 3 == 0 ? 1 : 1 + next_random(&rng) % 40;
             if (n > len - at)
                 n = len - at;
-            assert_true(framer_feed(&f, stream + at, n, on_frame, &got));
+            assert_int_equal(framer_feed(&f, stream + at, n, on_frame, &got), n);
             assert_true(f.tail_len <= MAX_LINE);
             at += n;
         }
@@ -297,11 +303,41 @@ static void the_callback_can_stop_the_feed(void **state)
     struct framer f;
     struct record r = {.stop_after = 2};
     framer_init(&f, 100, NULL);
-    assert_false(framer_feed(&f, "a\nb\nc\nd", 7, on_frame, &r));
+    assert_int_equal(framer_feed(&f, "a\nb\nc\nd", 7, on_frame, &r), 4);
     assert_string_equal(r.text, "a|b|");
-    r.stop_after = 0; /* the rest of that chunk, "d" included, is gone */
-    assert_true(framer_feed(&f, "e\n", 2, on_frame, &r));
-    assert_string_equal(r.text, "a|b|e|");
+    r.stop_after = 0; /* the caller feeds the rest of that chunk when it wants */
+    assert_int_equal(framer_feed(&f, "c\nde\n", 5, on_frame, &r), 5);
+    assert_string_equal(r.text, "a|b|c|de|");
+}
+
+static void a_line_put_back_in_the_chunk_is_not_taken(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {.put_back_at = 2};
+    framer_init(&f, 100, NULL);
+    assert_int_equal(framer_feed(&f, "ab\ncd\nef", 8, on_frame, &r), 3);
+    assert_string_equal(r.text, "ab|^");
+    assert_null(f.tail);
+    assert_int_equal(framer_feed(&f, "cd\nef", 5, on_frame, &r), 5);
+    assert_string_equal(r.text, "ab|^cd|");
+    assert_int_equal(framer_feed(&f, "\n", 1, on_frame, &r), 1);
+    assert_string_equal(r.text, "ab|^cd|ef|");
+}
+
+static void a_line_put_back_from_the_tail_is_kept_as_it_was(void **state)
+{
+    (void)state;
+    struct framer f;
+    struct record r = {.put_back_at = 1};
+    framer_init(&f, 100, NULL);
+    assert_int_equal(framer_feed(&f, "abc", 3, on_frame, &r), 3);
+    assert_int_equal(framer_feed(&f, "de\nfg\n", 6, on_frame, &r), 0);
+    assert_string_equal(r.text, "^");
+    assert_int_equal(f.tail_len, 3);
+    assert_int_equal(framer_feed(&f, "de\nfg\n", 6, on_frame, &r), 6);
+    assert_string_equal(r.text, "^abcde|fg|");
+    assert_null(f.tail);
 }
 
 static void the_callback_can_stop_the_feed_at_a_too_long_line(void **state)
@@ -310,7 +346,7 @@ static void the_callback_can_stop_the_feed_at_a_too_long_line(void **state)
     struct framer f;
     struct record r = {.stop_after = 1};
     framer_init(&f, 3, NULL);
-    assert_false(framer_feed(&f, "abcd\nnext\n", 10, on_frame, &r));
+    assert_int_equal(framer_feed(&f, "abcd\nnext\n", 10, on_frame, &r), 5);
     assert_string_equal(r.text, "#TOO_LONG|");
     framer_reset(&f);
 }
@@ -319,6 +355,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_chunkings_give_the_lines_of_the_stream),
+        cmocka_unit_test(a_line_put_back_in_the_chunk_is_not_taken),
+        cmocka_unit_test(a_line_put_back_from_the_tail_is_kept_as_it_was),
         cmocka_unit_test(holds_no_buffer_between_lines),
         cmocka_unit_test(a_line_of_exactly_max_line_bytes_passes),
         cmocka_unit_test(one_byte_more_is_refused_once_in_one_chunk),

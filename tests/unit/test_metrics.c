@@ -44,6 +44,7 @@ static const struct metrics_figures figures = {
     .rejected_per_address = 29,
     .idle_closes = 30,
     .timed_out = 31,
+    .passes_over_budget = 32,
     .start_time = 1795589491,
     .version = "1.2.3",
 };
@@ -107,6 +108,10 @@ static const char expected_tail[] =
     "answering: keepalive probes or data went unacknowledged.\n"
     "# TYPE mqd_timed_out_disconnects_total counter\n"
     "mqd_timed_out_disconnects_total 31\n"
+    "# HELP mqd_loop_passes_over_budget_total Loop passes that ended with a client's input put "
+    "off to a later pass, its work for the pass spent.\n"
+    "# TYPE mqd_loop_passes_over_budget_total counter\n"
+    "mqd_loop_passes_over_budget_total 32\n"
     "# HELP mqd_memory_used_bytes Bytes mqd holds now, counted where they are allocated, as "
     "--max-memory counts them.\n"
     "# TYPE mqd_memory_used_bytes gauge\n"
@@ -214,7 +219,7 @@ static void families_are_well_formed(void **state)
         assert_true(*rest == ' ' || (*rest == '{' && !histogram) ||
                     (histogram && strncmp(rest, "{le=", 4) == 0));
     }
-    assert_int_equal(families, 24);
+    assert_int_equal(families, 25);
 }
 
 static void measures_when_out_of_room(void **state)

@@ -1,0 +1,130 @@
+/*
+ * sched: how the loop shares itself between its clients: how much one client
+ * may run before the others are served, and when queued output is written.
+ * Every rule of the loop's fairness lives here; conn.c asks, server.c runs
+ * the passes.
+ *
+ * Work is counted in units of about a nanosecond on a small machine: a byte
+ * read or of a line run costs 1, a line queued to a receiver
+ * SCHED_DELIVERY_WORK.
+ *
+ * Input. A client runs its lines in turns, one turn each time its bytes
+ * arrive or it is resumed. A turn ends before the first line that would
+ * start past SCHED_TURN_WORK; the line running when the bound is crossed is
+ * finished, since a command and its fan-out are one step (splitting a
+ * fan-out would let a later index overtake an earlier one). What the client
+ * sent beyond is held, and it is read no more until that is run.
+ *
+ * A pass's turns together have SCHED_PASS_WORK. Once it is spent, a turn
+ * only runs lines of at most SCHED_LIGHT_LINE bytes, for SCHED_LIGHT_WORK,
+ * and a socket is read SCHED_LIGHT_LINE bytes at a time instead of
+ * SCHED_READ_SIZE: a client with a short command is served in the pass its
+ * bytes arrive in, while long lines and pipelines wait. Held clients resume after the
+ * clients whose bytes have just arrived, oldest first; the oldest always
+ * gets a whole turn, so every held client gets on.
+ *
+ * The bound, stated in docs/ARCHITECTURE.md: a client whose command is short
+ * waits behind one busy client for at most one pass: one turn
+ * (SCHED_TURN_WORK, plus the line that crossed it and its fan-out), and
+ * the writes of what it queued.
+ *
+ * Output. A conn given output is put on the flush list, in the order it got
+ * it, so a fan-out's receivers are written before the sender's reply. Each
+ * flush writes at most SCHED_FLUSH_BYTES per conn. A conn with less than
+ * SCHED_DEFER_BELOW queued that has not waited yet may wait one more pass
+ * while input keeps coming, so its next write carries more lines; the loop
+ * flushes everything before it blocks, so an idle server adds no latency.
+ */
+#ifndef MQD_SCHED_H
+#define MQD_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHED_DELIVERY_WORK 64
+#define SCHED_TURN_WORK (2 * 1024 * 1024)
+#define SCHED_PASS_WORK (4 * 1024 * 1024)
+#define SCHED_LIGHT_LINE 4096
+#define SCHED_LIGHT_WORK (64 * 1024)
+#define SCHED_READ_SIZE (64 * 1024)
+#define SCHED_FLUSH_BYTES (1024 * 1024)
+#define SCHED_DEFER_BELOW 2048
+
+struct conn;
+
+/* sched_rearm_fn: the loop's business once a conn's state changed (written,
+ * or no longer held): what it waits for on the conn's socket */
+typedef void (*sched_rearm_fn)(void *ctx, struct conn *c);
+
+struct sched {
+    uint64_t work;       /* done since the start */
+    uint64_t turn_start; /* `work` when the current turn began */
+    uint64_t pass_end;   /* `work` at which the pass's budget is spent */
+    struct conn *flush_list; /* conns with output queued since their last flush */
+    struct conn **flush_tail;
+    struct conn *held; /* conns with input held, oldest first */
+    struct conn **held_tail;
+    uint64_t pass; /* passes begun, to tell who was held before this one */
+    uint64_t passes_over_budget; /* passes that ended with input held */
+    sched_rearm_fn rearm;
+    void *rearm_ctx;
+};
+
+/* sched_init: no work done, nothing to flush or resume. */
+void sched_init(struct sched *s, sched_rearm_fn rearm, void *rearm_ctx);
+
+/* sched_pass_begin: a new loop pass, with its whole budget. */
+static inline void sched_pass_begin(struct sched *s)
+{
+    s->pass++;
+    s->pass_end = s->work + SCHED_PASS_WORK;
+}
+
+/* sched_turn_begin: a client's turn begins. */
+static inline void sched_turn_begin(struct sched *s) { s->turn_start = s->work; }
+
+/* sched_charge: `work` units were done. */
+static inline void sched_charge(struct sched *s, size_t work) { s->work += work; }
+
+/* sched_may_run: whether the current turn may run a line of `len` bytes
+ * now, by the rules above. */
+static inline bool sched_may_run(const struct sched *s, size_t len)
+{
+    uint64_t used = s->work - s->turn_start;
+    if (used >= SCHED_TURN_WORK)
+        return false;
+    return s->work < s->pass_end || (len <= SCHED_LIGHT_LINE && used < SCHED_LIGHT_WORK);
+}
+
+/* sched_read_size: how many bytes to read from a client's socket now. */
+static inline size_t sched_read_size(const struct sched *s)
+{
+    return s->work < s->pass_end ? SCHED_READ_SIZE : SCHED_LIGHT_LINE;
+}
+
+/* sched_want_flush: `c` has output to write; it joins the flush list once. */
+void sched_want_flush(struct sched *s, struct conn *c);
+
+/* sched_flush: one coalesced write per conn on the flush list, but that
+ * with `may_defer` a conn with little queued may wait one pass. Closing
+ * conns are only dropped from the list. O(conns on it). */
+void sched_flush(struct sched *s, bool may_defer);
+
+/* sched_hold: `c` has input held; it joins the held list once. */
+void sched_hold(struct sched *s, struct conn *c);
+
+/* sched_unhold: `c` leaves the held list, wherever it is (a conn being
+ * freed). O(1). */
+void sched_unhold(struct sched *s, struct conn *c);
+
+/* sched_resume: each conn held before this pass that is not closing gets a
+ * turn, oldest first; those with input still left are held again, the
+ * others re-armed. O(held conns). */
+void sched_resume(struct sched *s);
+
+/* sched_pending: whether a pass has work left for the next one, so the
+ * loop must not block. */
+static inline bool sched_pending(const struct sched *s) { return s->flush_list || s->held; }
+
+#endif
