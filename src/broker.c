@@ -1,6 +1,7 @@
 #include "mqd/broker.h"
 
 #include "mqd/alloc.h"
+#include "mqd/proto.h"
 #include "mqd/retired.h"
 #include "mqd/ring.h"
 #include "mqd/table.h"
@@ -32,6 +33,9 @@ struct sub {
     struct sub_key key;
     size_t topic_pos;  /* index in key.topic->subs */
     size_t client_pos; /* index in key.client->subs */
+    /* the lowest index a re-routed line may have for it: it was handed
+     * everything below, or subscribed after */
+    uint64_t next_ok;
 };
 
 struct broker_client {
@@ -62,6 +66,10 @@ struct broker {
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
     struct broker_client *departing; /* detached, leaving their topics step by step */
+    struct buf *returned, *returned_tail; /* "one" lines to re-route, oldest first */
+    uint64_t one_rerouted;
+    uint64_t one_recached;
+    uint64_t one_lost;
     size_t room_constant; /* broker_room_bound's terms that never change */
     size_t retired_cost;  /* retired_reserve_cost, kept as the store changes */
 };
@@ -125,10 +133,24 @@ static void topic_free(struct topic *t)
     mqd_free(t);
 }
 
+/* take_returned: the oldest returned line, or NULL */
+static struct buf *take_returned(struct broker *b)
+{
+    struct buf *line = b->returned;
+    if (line) {
+        b->returned = line->newer;
+        line->newer = NULL;
+    }
+    return line;
+}
+
 void broker_free(struct broker *b)
 {
     if (!b)
         return;
+    struct buf *line;
+    while ((line = take_returned(b)))
+        buf_unref(line);
     broker_depart(b, SIZE_MAX);
     size_t cursor = 0;
     struct topic *t;
@@ -313,6 +335,7 @@ enum broker_status broker_subscribe(struct broker *b, struct broker_client *c, c
     }
     s->key.topic = t;
     s->key.client = c;
+    s->next_ok = t->next_index;
     s->topic_pos = t->nsubs;
     s->client_pos = c->nsubs;
     t->subs[t->nsubs++] = s;
@@ -361,6 +384,9 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *name, 
         took_once |= e->once;
         last_taken = e->index;
     }
+    struct sub *s;
+    if (last_taken >= 1 && (s = find_sub(b, t, c)) && s->next_ok <= last_taken)
+        s->next_ok = last_taken + 1;
     if (took_once) {
         ring_remove_once_between(&t->cache, last_seen, last_taken);
         free_topic_if_unused(b, t);
@@ -476,43 +502,57 @@ static struct buf *build_line(const struct broker_message *m, uint64_t index)
     out += sizeof(key) - 1;
     memcpy(out, number, nlen);
     memcpy(out + nlen, "}\r\n", 3);
+    line->once = m->one;
     return line;
 }
 
 /* the subscribers looked at for one keeping up, per delivery "one" */
 #define ONE_SCAN 64
 
-/* pick_keeping_up: a subscriber with nothing queued, uniform among those in
- * a window of ONE_SCAN from a random start (all of them, up to ONE_SCAN
+/* pick_sub: a subscription that may be handed `index` and, with
+ * `keeping_up`, whose client has nothing queued: uniform among those in a
+ * window of ONE_SCAN from a random start (all of them, up to ONE_SCAN
  * subscribers), or NULL */
-static struct broker_client *pick_keeping_up(struct broker *b, struct topic *t)
+static struct sub *pick_sub(struct broker *b, struct topic *t, uint64_t index, bool keeping_up)
 {
     size_t n = t->nsubs, first = random_below(b, n), scan = n < ONE_SCAN ? n : ONE_SCAN;
-    struct broker_client *pick = NULL;
+    struct sub *pick = NULL;
     size_t seen = 0;
     for (size_t k = 0; k < scan; k++) {
-        struct broker_client *c = t->subs[(first + k) % n]->key.client;
-        if (c->ctx && b->keeping_up(c->ctx) && random_below(b, ++seen) == 0)
-            pick = c;
+        struct sub *s = t->subs[(first + k) % n];
+        void *ctx = s->key.client->ctx;
+        if (ctx && s->next_ok <= index && (!keeping_up || b->keeping_up(ctx)) &&
+            random_below(b, ++seen) == 0)
+            pick = s;
     }
     return pick;
+}
+
+/* hand_to: delivers the line to the subscription; false when its client
+ * refused it */
+static bool hand_to(struct broker *b, struct sub *s, struct buf *line, uint64_t index)
+{
+    if (!deliver(b, s->key.client, line))
+        return false;
+    s->next_ok = index + 1;
+    return true;
 }
 
 /* deliver_to_one: hands the line to a subscriber keeping up (nothing
  * queued to it) when there is one, else to one picked uniformly at random;
  * one that is going away refuses it, and the next one is tried. False when
  * none took it. */
-static bool deliver_to_one(struct broker *b, struct topic *t, struct buf *line)
+static bool deliver_to_one(struct broker *b, struct topic *t, struct buf *line, uint64_t index)
 {
     size_t n = t->nsubs;
     if (n == 0)
         return false;
-    struct broker_client *ready = b->keeping_up ? pick_keeping_up(b, t) : NULL;
-    if (ready && deliver(b, ready, line))
+    struct sub *ready = b->keeping_up ? pick_sub(b, t, index, true) : NULL;
+    if (ready && hand_to(b, ready, line, index))
         return true;
     size_t first = random_below(b, n);
     for (size_t k = 0; k < n; k++)
-        if (deliver(b, t->subs[(first + k) % n]->key.client, line))
+        if (hand_to(b, t->subs[(first + k) % n], line, index))
             return true;
     return false;
 }
@@ -550,10 +590,13 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
     b->messages_received++;
     bool to_cache = may_cache;
     if (m->one) {
-        to_cache &= !deliver_to_one(b, t, line);
+        to_cache &= !deliver_to_one(b, t, line, index);
     } else {
-        for (size_t i = 0; i < t->nsubs; i++)
-            deliver(b, t->subs[i]->key.client, line);
+        for (size_t i = 0; i < t->nsubs; i++) {
+            struct sub *s = t->subs[i];
+            s->next_ok = index + 1;
+            deliver(b, s->key.client, line);
+        }
     }
     if (to_cache)
         ring_push(&t->cache, line, index, m->one);
@@ -562,6 +605,93 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
     if (t->nsubs == 0 && t->cache.len == 0) /* sent to nobody and not cached */
         free_topic_if_unused(b, t);
     return BROKER_OK;
+}
+
+void broker_return(struct broker *b, struct buf *line)
+{
+    line->older = NULL;
+    line->newer = NULL;
+    if (b->returned)
+        b->returned_tail->newer = line;
+    else
+        b->returned = line;
+    b->returned_tail = line;
+}
+
+/* parse_line: the send command a delivered line was built from (build_line
+ * added `, "index": N` before its closing brace) and its index. The caller
+ * releases *req on PROTO_OK. */
+static enum proto_status parse_line(const struct buf *line, struct proto_request *req,
+                                    char **object, uint64_t *index)
+{
+    static const char key[] = ", \"index\": ";
+    size_t at = line->len - 4; /* the last digit, before "}\r\n" */
+    uint64_t scale = 1;
+    for (*index = 0; line->data[at] >= '0' && line->data[at] <= '9'; at--, scale *= 10)
+        *index += (uint64_t)(line->data[at] - '0') * scale;
+    size_t body = at + 1 - (sizeof(key) - 1);
+    if (!(*object = mqd_malloc(body + 1)))
+        return PROTO_NO_MEMORY;
+    memcpy(*object, line->data, body);
+    (*object)[body] = '}';
+    return proto_parse(*object, body + 1, req);
+}
+
+/* recache: the line goes back to its topic's cache in index order; false
+ * when it cannot (not to be cached, no room, older than a full cache) */
+static bool recache(struct broker *b, const struct proto_request *req, struct buf *line,
+                    uint64_t index)
+{
+    struct topic *t;
+    if (!req->cache || b->cache_size == 0 ||
+        find_or_create_topic(b, req->topic, req->topic_len, true, &t) != BROKER_OK)
+        return false;
+    if (ring_reserve(&t->cache) < 0) {
+        free_topic_if_unused(b, t);
+        return false;
+    }
+    bool kept = ring_insert(&t->cache, line, index);
+    free_topic_if_unused(b, t);
+    return kept;
+}
+
+/* reroute: one returned line to a subscriber that may take it, or the
+ * cache, or nowhere */
+static void reroute(struct broker *b, struct buf *line)
+{
+    struct proto_request req;
+    char *object;
+    uint64_t index;
+    if (parse_line(line, &req, &object, &index) != PROTO_OK) { /* out of memory */
+        mqd_free(object);
+        b->one_lost++;
+        buf_unref(line);
+        return;
+    }
+    struct topic *t = find_topic(b, req.topic, req.topic_len);
+    struct sub *s = NULL;
+    if (t && t->nsubs && b->keeping_up)
+        s = pick_sub(b, t, index, true);
+    if (!s && t && t->nsubs) /* none keeping up: any that may take it */
+        s = pick_sub(b, t, index, false);
+    if (s && hand_to(b, s, line, index)) {
+        b->one_rerouted++;
+        buf_unref(line);
+    } else if (recache(b, &req, line, index)) {
+        b->one_recached++;
+    } else {
+        b->one_lost++;
+    }
+    proto_request_release(&req);
+    mqd_free(object);
+}
+
+bool broker_reroute(struct broker *b, size_t budget)
+{
+    struct buf *line;
+    while (budget-- > 0 && (line = take_returned(b)))
+        reroute(b, line);
+    return b->returned == NULL;
 }
 
 bool broker_evict_oldest(struct broker *b, bool *was_one)
@@ -588,4 +718,7 @@ void broker_get_stats(const struct broker *b, struct broker_stats *out)
     out->messages_delivered = b->messages_delivered;
     out->cache_evictions = b->cache_evictions;
     out->cache_evicted_one = b->cache_evicted_one;
+    out->one_rerouted = b->one_rerouted;
+    out->one_recached = b->one_recached;
+    out->one_lost = b->one_lost;
 }

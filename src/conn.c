@@ -48,13 +48,24 @@ static void drop_input(struct conn *c)
     c->input_off = c->input_len = 0;
 }
 
+/* return_once: a delivery "one" line the client was never written goes back
+ * to the broker, to be re-routed */
+static void return_once(void *ctx, struct buf *line)
+{
+    struct conn *c = ctx;
+    if (line->once)
+        broker_return(c->env->broker, buf_ref(line));
+}
+
 /* release: gives back what the conn holds for its client; it keeps only
- * itself and its socket */
+ * itself and its socket. Only the lines already handed to the kernel (or
+ * in part) are lost with it. */
 static void release(struct conn *c)
 {
     leave_broker(c);
     framer_reset(&c->framer);
     drop_input(c);
+    outq_each_unwritten(&c->out, return_once, c);
     outq_clear(&c->out);
 }
 
@@ -144,6 +155,20 @@ bool conn_deliver(void *conn, struct buf *line)
     struct conn *c = conn;
     if (c->closing)
         return false;
+    /* checked before queuing: a line it refuses is not in its queue, so
+     * it cannot come back to the broker when the conn goes (broker_return) */
+    if (c->out.bytes + line->len > c->env->max_output) {
+        c->env->stats.slow_consumers++;
+        uint64_t held;
+        if (log_limit_allow(&c->env->output_warnings, &held))
+            log_warn(c->env->log,
+                     "client %s disconnected: slow consumer, %zu bytes queued, over --max-output "
+                     "%zu (%llu similar not logged)",
+                     c->addr, c->out.bytes + line->len, c->env->max_output,
+                     (unsigned long long)held);
+        conn_close(c, "slow consumer");
+        return false;
+    }
     if (outq_push(&c->out, line) < 0) {
         uint64_t held;
         if (log_limit_allow(&c->env->output_warnings, &held))
@@ -152,17 +177,6 @@ bool conn_deliver(void *conn, struct buf *line)
                      "(%llu similar not logged)",
                      c->addr, c->out.bytes, (unsigned long long)held);
         conn_close(c, "out of memory");
-        return false;
-    }
-    if (c->out.bytes > c->env->max_output) {
-        c->env->stats.slow_consumers++;
-        uint64_t held;
-        if (log_limit_allow(&c->env->output_warnings, &held))
-            log_warn(c->env->log,
-                     "client %s disconnected: slow consumer, %zu bytes queued, over --max-output "
-                     "%zu (%llu similar not logged)",
-                     c->addr, c->out.bytes, c->env->max_output, (unsigned long long)held);
-        conn_close(c, "slow consumer");
         return false;
     }
     sched_charge(&c->env->sched, SCHED_DELIVERY_WORK);

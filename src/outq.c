@@ -166,3 +166,9 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
     }
     return OUTQ_EMPTY;
 }
+
+void outq_each_unwritten(const struct outq *q, void (*fn)(void *ctx, struct buf *b), void *ctx)
+{
+    for (size_t i = q->offset > 0 ? 1 : 0; i < q->count; i++)
+        fn(ctx, q->items[(q->head + i) % q->cap]);
+}

@@ -116,6 +116,45 @@ void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
     age_link(r, line);
 }
 
+/* age_link_before: `line` enters the age order right before `next`, a line
+ * of the same ring, so that the ring's order stays the age order */
+static void age_link_before(struct ring *r, struct buf *line, struct buf *next)
+{
+    struct ring_ages *a = r->ages;
+    line->cached_in = r;
+    line->newer = next;
+    line->older = next->older;
+    if (next->older)
+        next->older->newer = line;
+    else
+        a->oldest = line;
+    next->older = line;
+    a->messages++;
+    a->bytes += line->len;
+}
+
+bool ring_insert(struct ring *r, struct buf *line, uint64_t index)
+{
+    if (r->max == 0 || (r->len == r->max && index < ring_at(r, 0)->index)) {
+        buf_unref(line);
+        return false;
+    }
+    if (r->len == r->max)
+        (void)drop_oldest(r);
+    size_t at = r->len;
+    while (at > 0 && ring_at(r, at - 1)->index > index) {
+        *ring_at(r, at) = *ring_at(r, at - 1);
+        at--;
+    }
+    *ring_at(r, at) = (struct ring_entry){.line = line, .index = index, .once = true};
+    r->len++;
+    if (at + 1 < r->len)
+        age_link_before(r, line, ring_at(r, at + 1)->line);
+    else
+        age_link(r, line);
+    return true;
+}
+
 void ring_remove_once_between(struct ring *r, int64_t floor, uint64_t last)
 {
     size_t kept = 0;

@@ -33,6 +33,8 @@
 #define LISTEN_BACKLOG 4096
 /* subscriptions departing clients leave per loop pass: a few milliseconds */
 #define DEPART_PER_PASS 16384
+/* delivery "one" lines of closed clients re-routed per loop pass */
+#define REROUTE_PER_PASS 4096
 /* what a new connection takes: the conn, its broker client, the allocator's
  * share of both */
 #define CONN_ROOM (sizeof(struct conn) + 256)
@@ -54,6 +56,7 @@ struct server {
     bool accept_paused;
     bool stopping;
     bool departed; /* no client is still leaving its topics */
+    bool rerouted; /* no line of a closed client is waiting to be re-routed */
     struct log_limit fd_warnings;
     struct log_limit reject_warnings;
     uint64_t connections_total;
@@ -198,6 +201,9 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .memory_limit = s->config.max_memory,
         .cache_evictions = b.cache_evictions,
         .cache_evicted_one = b.cache_evicted_one,
+        .one_rerouted = b.one_rerouted,
+        .one_recached = b.one_recached,
+        .one_lost = b.one_lost,
         .clients_evicted = c->evicted_for_memory,
         .errors_utf8 = c->error_replies[PROTO_REPLY_BAD_UTF8],
         .errors_json = c->error_replies[PROTO_REPLY_BAD_JSON],
@@ -298,7 +304,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     }
     s->config = *config;
     s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
-    s->departed = true;
+    s->departed = s->rerouted = true;
     s->env.log = config->log;
     s->env.max_line = config->max_line;
     s->env.max_output = config->max_output;
@@ -568,8 +574,9 @@ static void end_pass(struct server *s, bool may_defer)
     sched_flush(&s->env.sched, may_defer);
     free_closed(s);
     s->departed = broker_depart(s->env.broker, DEPART_PER_PASS);
+    s->rerouted = broker_reroute(s->env.broker, REROUTE_PER_PASS);
     /* the loop is about to wait: the time to give memory back */
-    budget_give_back(s->env.budget, !sched_pending(&s->env.sched) && s->departed);
+    budget_give_back(s->env.budget, !sched_pending(&s->env.sched) && s->departed && s->rerouted);
 }
 
 static void log_budget(const struct server *s)
@@ -592,7 +599,7 @@ int server_run(struct server *s)
     while (!s->stopping) {
         /* with input or output held back or clients still leaving their
          * topics, only look for more input; block once everything is done */
-        bool pending = sched_pending(&s->env.sched) || !s->departed;
+        bool pending = sched_pending(&s->env.sched) || !s->departed || !s->rerouted;
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, pending ? 0 : -1);
         uint64_t woke = now_ns();
         read_clock(s);

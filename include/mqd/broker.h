@@ -79,6 +79,11 @@ struct broker_stats {
     uint64_t messages_delivered; /* lines handed to clients, replays included */
     uint64_t cache_evictions;    /* cached messages evicted for memory */
     uint64_t cache_evicted_one;  /* of which delivery "one", delivered to nobody */
+    /* delivery "one" lines a closed client was never written (broker_return):
+     * handed to another subscriber, put back in the cache, or lost */
+    uint64_t one_rerouted;
+    uint64_t one_recached;
+    uint64_t one_lost;
 };
 
 /* broker_new: an empty broker, or NULL when out of memory. */
@@ -156,6 +161,21 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
  * fuller queues add by doubling is their owner's to bound (conn.c). O(1). */
 size_t broker_room_bound(const struct broker *b, const struct broker_client *c, size_t len,
                          size_t line_len, size_t per_subscription, size_t per_line);
+
+/* broker_return: a delivery "one" line (line->once) queued to a client that
+ * closed before any of it was written: the broker takes over the caller's
+ * reference and hands the line on at a later broker_reroute. O(1); never
+ * fails, so it may be called while memory is being made room for. */
+void broker_return(struct broker *b, struct buf *line);
+
+/* broker_reroute: up to `budget` returned lines, oldest first, each go to a
+ * subscriber of their topic that may take it without breaking its index
+ * order (none was handed a later index of the topic, and it was subscribed
+ * when the line was sent), one keeping up when there is one; else back to
+ * the topic's cache in index order when the message may be cached; else
+ * they are lost and counted. True when none is left. O(budget), but the
+ * cache insertion's O(cache size). */
+bool broker_reroute(struct broker *b, size_t budget);
 
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a

@@ -9,11 +9,15 @@
  * alone, so constant replies can be queued without allocating.
  *
  * At most one topic cache holds a line; while it does, the line also carries
- * its place in the age order of all caches, which ring.h keeps.
+ * its place in the age order of all caches, which ring.h keeps. A delivery
+ * "one" line that a closed client was never written is handed back to the
+ * broker, which links it through the same two fields until it is re-routed
+ * (broker.h); it is in no cache then.
  */
 #ifndef MQD_BUF_H
 #define MQD_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +31,7 @@ struct buf {
      * neighbours in the caches' age order */
     struct ring *cached_in;
     struct buf *older, *newer;
+    bool once; /* a delivery "one" line: it has exactly one receiver */
 };
 
 #define BUF_REFS_STATIC UINT32_MAX

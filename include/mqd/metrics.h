@@ -52,6 +52,9 @@ struct metrics_figures {
     uint64_t memory_limit; /* --max-memory, 0: none */
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
+    uint64_t one_rerouted; /* "one" lines of closed clients: to a subscriber */
+    uint64_t one_recached; /* back to the cache */
+    uint64_t one_lost;     /* lost */
     uint64_t clients_evicted;
     uint64_t errors_utf8; /* error replies, by reason */
     uint64_t errors_json;

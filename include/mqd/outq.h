@@ -47,6 +47,10 @@ enum outq_status {
  * reports OUTQ_FULL. */
 enum outq_status outq_flush(struct outq *q, int fd, size_t budget);
 
+/* outq_each_unwritten: calls fn for each queued buf none of whose bytes
+ * were written yet, oldest first. */
+void outq_each_unwritten(const struct outq *q, void (*fn)(void *ctx, struct buf *b), void *ctx);
+
 static inline bool outq_empty(const struct outq *q) { return q->count == 0; }
 
 /* outq_growth: the most the queue's slot arrays would hold beyond what they

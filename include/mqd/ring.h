@@ -59,6 +59,13 @@ int ring_reserve(struct ring *r);
  * `line`. */
 void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once);
 
+/* ring_insert: puts a delivery "one" line back in index order, taking over
+ * the caller's reference, as the newest of the age order's lines between
+ * its neighbours. A full ring drops its oldest entry first, unless `index`
+ * is older than every entry: then `line` is dropped. Needs a successful
+ * ring_reserve first. False when `line` was dropped (or max is 0). O(len). */
+bool ring_insert(struct ring *r, struct buf *line, uint64_t index);
+
 /* ring_at: the i-th entry, 0 being the oldest; i < r->len. */
 struct ring_entry *ring_at(const struct ring *r, size_t i);
 

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import time
 
@@ -22,6 +24,13 @@ from mqd_harness import (OK, TOO_MANY, Client, Server, http_request, metrics_por
                          subscribe)
 
 CLONE_NEWNET = 0x40000000
+
+
+def metric_labelled(server, name, label, value):
+    _, _, body = http_request(metrics_port(server))
+    m = re.search(rf'^{re.escape(name)}{{{label}="{value}"}} (\d+)$', body.decode(), re.M)
+    assert m, name
+    return int(m.group(1))
 
 
 def metric(server, name):
@@ -87,6 +96,66 @@ def test_one_goes_to_a_subscriber_keeping_up(start):
     for c in (reader, publisher):
         c.close()
     stuck.close()
+
+
+def reset(client):
+    """Closes with an RST: what a vanished or killed peer's kernel sends."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def read_until_sync(client):
+    """Every line queued to the client before a sync's reply."""
+    client.cmd(command="unsubscribe", topic="\x01sync")
+    got = []
+    while (line := client.line()) != OK:
+        got.append(line)
+    return got
+
+
+def test_one_lines_never_written_to_a_closed_client_are_re_routed(start):
+    """Two workers of topic "work", both behind a backlog (32 MiB of another
+    topic each, more than their sockets take), so each "one" message goes to
+    either. Worker A is reset: the lines queued to it were never written, and
+    each goes to B when B has not been handed a later index (its index order
+    holds), else back to the cache, in index order. B's share and what a new
+    subscriber replays from the cache are every message exactly once (the
+    cache is big enough to take them all)."""
+    server = start("--max-output", "256m", "--cache-size", "1000", "--metrics", "127.0.0.1:0")
+    pub = server.client()
+    a, b = server.client(), server.client()
+    for worker, flood in ((a, "flood-a"), (b, "flood-b")):
+        subscribe(worker, flood, cache=False)
+        subscribe(worker, "work")
+    chunk = "z" * (256 * 1024)
+    for _ in range(128):
+        for flood in ("flood-a", "flood-b"):
+            pub.cmd(command="send", topic=flood, msg=chunk, delivery="all", cache=False)
+    for _ in range(256):
+        assert pub.line() == OK
+    n = 200
+    for i in range(n):
+        pub.cmd(command="send", topic="work", msg=str(i), delivery="one")
+    for _ in range(n):
+        assert pub.line() == OK
+    assert metric(server, "mqd_cached_messages") == 0   # each went to a worker
+
+    reset(a)
+    server.wait_until(lambda: metric(server, "mqd_connections") == 2, "A gone")
+    returned = {to: metric_labelled(server, "mqd_one_returned_total", "to", to)
+                for to in ("subscriber", "cache", "lost")}
+    assert returned["lost"] == 0
+    assert returned["subscriber"] + returned["cache"] > 0, "nothing was queued to A"
+
+    b_work = [m["index"] for m in read_until_sync(b) if m["topic"] == "work"]
+    assert b_work == sorted(b_work), "B's index order broken"
+    c = server.client()
+    subscribe(c, "work")
+    cached = [m["index"] for m in read_until_sync(c)]
+    assert len(cached) == returned["cache"]
+    assert sorted(b_work + cached) == list(range(n))
+    for client in (pub, b, c):
+        client.close()
 
 
 # --- bounded work: a big teardown goes in steps, others served between ---

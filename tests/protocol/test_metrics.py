@@ -52,6 +52,7 @@ FAMILIES = {
     "mqd_cache_evictions_total": ("counter", None, None),
     "mqd_cache_evicted_one_total": ("counter", None, None),
     "mqd_clients_evicted_total": ("counter", None, None),
+    "mqd_one_returned_total": ("counter", "to", {"subscriber", "cache", "lost"}),
     "mqd_protocol_errors_total":
         ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory",
                                "topic_too_long", "too_many_topics", "too_many_subscriptions"}),

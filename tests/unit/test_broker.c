@@ -1162,6 +1162,124 @@ static void broker_creation_fails_cleanly(void **state)
     broker_free(b);
 }
 
+/* send_one: a delivery "one" message as a sender writes it */
+static int send_one(struct broker *b, const char *topic, const char *msg, bool cache)
+{
+    char object[256];
+    snprintf(object, sizeof(object),
+             "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"%s\",\"delivery\":\"one\"%s}",
+             topic, msg, cache ? "" : ",\"cache\":false");
+    struct broker_message m = {topic, strlen(topic), object, strlen(object), true, cache};
+    return broker_send(b, &m);
+}
+
+/* return_lines_of: what receiver `id` was handed goes back, as when its
+ * conn closes before writing any of it */
+static void return_lines_of(struct broker *b, int id)
+{
+    for (size_t i = 0; i < ndeliveries; i++)
+        if (deliveries[i].receiver == id && deliveries[i].line->once)
+            broker_return(b, buf_ref(deliveries[i].line));
+}
+
+static void returned_one_lines_go_to_a_subscriber_that_may_take_them(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *cs[2];
+    subscribed_clients(b, cs, 2, "t");
+    going_away[1] = true; /* everything goes to 0 */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(send_one(b, "t", "m", true), 0);
+    going_away[1] = false;
+    assert_int_equal(ndeliveries, 3);
+    broker_client_detach(cs[0]); /* its conn closed */
+    return_lines_of(b, 0);
+    reset_deliveries();
+    assert_true(broker_reroute(b, 100));
+    assert_int_equal(ndeliveries, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(deliveries[i].receiver, 1);
+        assert_int_equal(index_of(deliveries[i].line), i);
+    }
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.one_rerouted, 3);
+    assert_int_equal(st.one_recached + st.one_lost + st.cached_messages, 0);
+    reset_deliveries();
+    broker_client_free(cs[1]);
+    broker_free(b);
+}
+
+static void a_subscriber_handed_a_later_index_is_passed_over_for_the_cache(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *cs[3];
+    subscribed_clients(b, cs, 2, "t");
+    going_away[1] = true;
+    assert_int_equal(send_one(b, "t", "a", true), 0); /* 0 and 1 to client 0 */
+    assert_int_equal(send_one(b, "t", "b", true), 0);
+    going_away[1] = false;
+    assert_int_equal(send_msg(b, "t", "c", false, true), 0); /* 2 to both, cached */
+    broker_client_detach(cs[0]);
+    return_lines_of(b, 0);
+    reset_deliveries();
+    assert_false(broker_reroute(b, 1)); /* in steps */
+    assert_true(broker_reroute(b, 1));
+    assert_int_equal(ndeliveries, 0); /* client 1 has seen 2: 0 and 1 would go backwards */
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.one_recached, 2);
+    assert_int_equal(st.cached_messages, 3);
+    cs[2] = client(b, 2); /* a new subscriber takes them from the cache, in order */
+    assert_int_equal(subscribe(b, cs[2], "t"), 0);
+    replay(b, cs[2], "t", -1);
+    assert_int_equal(ndeliveries, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(index_of(deliveries[i].line), i);
+    broker_get_stats(b, &st);
+    assert_int_equal(st.cached_messages, 1); /* the "one" messages were taken */
+    reset_deliveries();
+    broker_client_free(cs[1]);
+    broker_client_free(cs[2]);
+    broker_free(b);
+}
+
+static void a_line_not_to_be_cached_with_nobody_to_take_it_is_lost(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c0 = client(b, 0), *c1 = client(b, 1);
+    assert_int_equal(subscribe(b, c0, "t"), 0);
+    assert_int_equal(send_one(b, "t", "m", false), 0);
+    assert_int_equal(subscribe(b, c1, "t"), 0); /* after the send: not for it */
+    broker_client_detach(c0);
+    return_lines_of(b, 0);
+    reset_deliveries();
+    assert_true(broker_reroute(b, 100));
+    assert_int_equal(ndeliveries, 0);
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.one_lost, 1);
+    assert_int_equal(st.cached_messages, 0);
+    broker_client_free(c1);
+    broker_free(b);
+}
+
+static void returned_lines_left_at_the_end_are_freed(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(10);
+    struct broker_client *c0 = client(b, 0);
+    assert_int_equal(subscribe(b, c0, "t"), 0);
+    assert_int_equal(send_one(b, "t", "m", true), 0);
+    broker_client_detach(c0);
+    return_lines_of(b, 0);
+    reset_deliveries();
+    broker_free(b); /* ASan: nothing leaks */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1200,6 +1318,10 @@ int main(void)
         cmocka_unit_test(no_command_takes_more_than_room_needed),
         cmocka_unit_test(client_creation_fails_cleanly),
         cmocka_unit_test(broker_creation_fails_cleanly),
+        cmocka_unit_test(returned_one_lines_go_to_a_subscriber_that_may_take_them),
+        cmocka_unit_test(a_subscriber_handed_a_later_index_is_passed_over_for_the_cache),
+        cmocka_unit_test(a_line_not_to_be_cached_with_nobody_to_take_it_is_lost),
+        cmocka_unit_test(returned_lines_left_at_the_end_are_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,9 @@ static const struct metrics_figures figures = {
     .cache_evictions = 23,
     .cache_evicted_one = 24,
     .clients_evicted = 25,
+    .one_rerouted = 33,
+    .one_recached = 34,
+    .one_lost = 35,
     .errors_topic_too_long = 26,
     .errors_too_many_topics = 27,
     .errors_too_many_subscriptions = 28,
@@ -127,6 +130,12 @@ static const char expected_tail[] =
     "subscriber had taken: lost.\n"
     "# TYPE mqd_cache_evicted_one_total counter\n"
     "mqd_cache_evicted_one_total 24\n"
+    "# HELP mqd_one_returned_total Delivery \"one\" lines queued to a client that closed before "
+    "they were written, by where they went: another subscriber, back to the cache, or lost.\n"
+    "# TYPE mqd_one_returned_total counter\n"
+    "mqd_one_returned_total{to=\"subscriber\"} 33\n"
+    "mqd_one_returned_total{to=\"cache\"} 34\n"
+    "mqd_one_returned_total{to=\"lost\"} 35\n"
     "# HELP mqd_clients_evicted_total Clients disconnected for holding the most memory when "
     "--max-memory was reached.\n"
     "# TYPE mqd_clients_evicted_total counter\n"
@@ -219,7 +228,7 @@ static void families_are_well_formed(void **state)
         assert_true(*rest == ' ' || (*rest == '{' && !histogram) ||
                     (histogram && strncmp(rest, "{le=", 4) == 0));
     }
-    assert_int_equal(families, 25);
+    assert_int_equal(families, 26);
 }
 
 static void measures_when_out_of_room(void **state)

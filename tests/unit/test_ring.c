@@ -44,6 +44,44 @@ static void keeps_the_newest_max_entries(void **state)
     assert_int_equal(r.len, 0);
 }
 
+/* assert_age_order: the age order, oldest first, holds exactly the ring's
+ * lines in the ring's order */
+static void assert_age_order(const struct ring *r)
+{
+    const struct buf *line = r->ages->oldest;
+    for (size_t i = 0; i < r->len; i++, line = line->newer)
+        assert_ptr_equal(line, ring_at(r, i)->line);
+    assert_null(line);
+    assert_int_equal(r->ages->messages, r->len);
+}
+
+static void a_returned_line_goes_back_in_index_order(void **state)
+{
+    (void)state;
+    struct ring_ages ages = {0};
+    struct ring r;
+    ring_init(&r, 4, &ages);
+    push(&r, 1, false);
+    push(&r, 5, false);
+    assert_int_equal(ring_reserve(&r), 0);
+    assert_true(ring_insert(&r, line(), 3)); /* between */
+    assert_int_equal(ring_reserve(&r), 0);
+    assert_true(ring_insert(&r, line(), 0)); /* first */
+    assert_indexes(&r, (uint64_t[]){0, 1, 3, 5}, 4);
+    assert_true(ring_at(&r, 0)->once && ring_at(&r, 2)->once && !ring_at(&r, 1)->once);
+    assert_age_order(&r);
+    assert_true(ring_insert(&r, line(), 4)); /* full: the oldest goes */
+    assert_indexes(&r, (uint64_t[]){1, 3, 4, 5}, 4);
+    assert_age_order(&r);
+    assert_false(ring_insert(&r, line(), 0)); /* older than a full cache: dropped */
+    assert_indexes(&r, (uint64_t[]){1, 3, 4, 5}, 4);
+    assert_true(ring_insert(&r, line(), 6)); /* newest */
+    assert_indexes(&r, (uint64_t[]){3, 4, 5, 6}, 4);
+    assert_age_order(&r);
+    ring_clear(&r);
+    assert_int_equal(ages.messages, 0);
+}
+
 static void grows_on_demand_up_to_max(void **state)
 {
     (void)state;
@@ -256,6 +294,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keeps_the_newest_max_entries),
         cmocka_unit_test(grows_on_demand_up_to_max),
+        cmocka_unit_test(a_returned_line_goes_back_in_index_order),
         cmocka_unit_test(zero_max_caches_nothing),
         cmocka_unit_test(removes_handed_over_once_entries_only),
         cmocka_unit_test(the_ages_count_what_every_ring_holds),
