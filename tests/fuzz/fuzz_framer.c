@@ -56,6 +56,7 @@ static struct collected feed(const uint8_t *data, size_t size, const uint8_t *cu
         }
         at += n;
     }
+    out.cuts = NULL; /* the last line cannot be put back: nothing comes after it */
     framer_finish(&f, collect, &out);
     return out;
 }
