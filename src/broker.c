@@ -637,17 +637,21 @@ static enum proto_status parse_line(const struct buf *line, struct proto_request
     return proto_parse(*object, body + 1, req);
 }
 
-/* recache: the line goes back to its topic's cache in index order; false
- * when it cannot (not to be cached, no room, older than a full cache) */
+/* recache: the line goes back to its topic's cache in index order, taking
+ * over the caller's reference; false when it cannot (not to be cached, no
+ * room, older than a full cache): the line is then dropped */
 static bool recache(struct broker *b, const struct proto_request *req, struct buf *line,
                     uint64_t index)
 {
     struct topic *t;
     if (!req->cache || b->cache_size == 0 ||
-        find_or_create_topic(b, req->topic, req->topic_len, true, &t) != BROKER_OK)
+        find_or_create_topic(b, req->topic, req->topic_len, true, &t) != BROKER_OK) {
+        buf_unref(line);
         return false;
+    }
     if (ring_reserve(&t->cache) < 0) {
         free_topic_if_unused(b, t);
+        buf_unref(line);
         return false;
     }
     bool kept = ring_insert(&t->cache, line, index);
