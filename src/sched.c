@@ -2,10 +2,34 @@
 
 #include "mqd/conn.h"
 
+static void list_init(struct sched_list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+}
+
+static void list_append(struct sched_list *l, struct conn *c)
+{
+    c->next_flush = NULL;
+    *l->tail = c;
+    l->tail = &c->next_flush;
+}
+
+static struct conn *list_pop(struct sched_list *l)
+{
+    struct conn *c = l->head;
+    if (c && !(l->head = c->next_flush))
+        l->tail = &l->head;
+    return c;
+}
+
 void sched_init(struct sched *s, sched_rearm_fn rearm, void *rearm_ctx)
 {
     *s = (struct sched){.rearm = rearm, .rearm_ctx = rearm_ctx};
-    s->flush_tail = &s->flush_list;
+    list_init(&s->fresh);
+    list_init(&s->bulk);
+    s->turn_mark = s->fresh.tail;
+    s->flush_work = SCHED_FLUSH_WORK;
     s->held_tail = &s->held;
     sched_pass_begin(s);
 }
@@ -15,38 +39,67 @@ void sched_want_flush(struct sched *s, struct conn *c)
     if (c->in_flush_list)
         return;
     c->in_flush_list = true;
-    c->next_flush = NULL;
-    if (!s->flush_list)
-        s->flush_tail = &s->flush_list;
-    *s->flush_tail = c;
-    s->flush_tail = &c->next_flush;
+    list_append(&s->fresh, c);
+}
+
+/* turn_to_bulk: the conns the current turn put on the fresh list move, in
+ * their order, to the end of the bulk list: O(1) */
+static void turn_to_bulk(struct sched *s)
+{
+    struct conn *first = *s->turn_mark;
+    if (!first)
+        return;
+    *s->bulk.tail = first;
+    s->bulk.tail = s->fresh.tail;
+    *s->turn_mark = NULL;
+    s->fresh.tail = s->turn_mark;
+}
+
+/* flush_one: one flush of `c`, which has left its list; what it cost */
+static size_t flush_one(struct sched *s, struct conn *c)
+{
+    c->in_flush_list = false;
+    c->flush_deferred = false;
+    if (c->closing)
+        return 0;
+    size_t before = c->out.bytes;
+    c->want_write = conn_flush(c) == OUTQ_FULL;
+    s->rearm(s->rearm_ctx, c);
+    return SCHED_WRITE_WORK + (before - c->out.bytes);
 }
 
 void sched_flush(struct sched *s, bool may_defer)
 {
-    struct conn *c, *deferred = NULL, **deferred_tail = &deferred;
-    while ((c = s->flush_list)) {
-        s->flush_list = c->next_flush;
+    struct sched_list deferred;
+    list_init(&deferred);
+    struct conn *c;
+    while ((c = list_pop(&s->fresh))) {
         if (!c->closing && may_defer && !c->flush_deferred && c->out.bytes < SCHED_DEFER_BELOW) {
             c->flush_deferred = true;
-            c->next_flush = NULL;
-            *deferred_tail = c;
-            deferred_tail = &c->next_flush;
+            list_append(&deferred, c);
             continue;
         }
-        c->in_flush_list = false;
-        c->flush_deferred = false;
-        if (c->closing)
-            continue;
-        c->want_write = conn_flush(c) == OUTQ_FULL;
-        s->rearm(s->rearm_ctx, c);
+        (void)flush_one(s, c);
     }
-    s->flush_list = deferred;
-    s->flush_tail = deferred ? deferred_tail : &s->flush_list;
+    s->fresh = deferred;
+    if (!s->fresh.head)
+        s->fresh.tail = &s->fresh.head;
+    size_t spent = 0;
+    while (spent < s->flush_work && (c = list_pop(&s->bulk)))
+        spent += flush_one(s, c);
+}
+
+void sched_flush_all(struct sched *s)
+{
+    sched_flush(s, false);
+    struct conn *c;
+    while ((c = list_pop(&s->bulk)))
+        (void)flush_one(s, c);
 }
 
 void sched_hold(struct sched *s, struct conn *c)
 {
+    turn_to_bulk(s);
     if (c->held_pprev)
         return;
     c->next_held = NULL;
@@ -77,7 +130,7 @@ void sched_resume(struct sched *s)
      * turn). */
     bool oldest = true;
     struct conn *c;
-    while ((c = s->held) && c->held_stamp < s->pass) {
+    while (!s->bulk.head && (c = s->held) && c->held_stamp < s->pass) {
         sched_unhold(s, c);
         if (c->closing)
             continue;
@@ -85,7 +138,9 @@ void sched_resume(struct sched *s)
         if (oldest && s->work >= pass_end)
             s->pass_end = s->work + SCHED_TURN_WORK; /* it gets on, */
         oldest = false;
+        sched_turn_begin(s);
         conn_resume(c);
+        turn_to_bulk(s);
         if (s->pass_end != pass_end)
             s->pass_end = pass_end; /* and the others keep to the pass */
         if (conn_held(c))

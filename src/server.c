@@ -639,7 +639,7 @@ void server_free(struct server *s)
     if (!s)
         return;
     /* one last non-blocking flush: replies already earned are not thrown away */
-    sched_flush(&s->env.sched, false);
+    sched_flush_all(&s->env.sched);
     while (s->env.conns)
         conn_free(s->env.conns);
     budget_free(s->env.budget);

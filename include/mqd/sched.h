@@ -24,16 +24,24 @@
  * gets a whole turn, so every held client gets on.
  *
  * The bound, stated in docs/ARCHITECTURE.md: a client whose command is short
- * waits behind one busy client for at most one pass: one turn
+ * waits behind one busy client for at most the rest of one pass: one turn
  * (SCHED_TURN_WORK, plus the line that crossed it and its fan-out), and
- * the writes of what it queued.
+ * SCHED_FLUSH_WORK of writes.
  *
- * Output. A conn given output is put on the flush list, in the order it got
- * it, so a fan-out's receivers are written before the sender's reply. Each
- * flush writes at most SCHED_FLUSH_BYTES per conn. A conn with less than
- * SCHED_DEFER_BELOW queued that has not waited yet may wait one more pass
- * while input keeps coming, so its next write carries more lines; the loop
- * flushes everything before it blocks, so an idle server adds no latency.
+ * Output. A conn given output is put on a flush list, in the order it got
+ * it, so a fan-out's receivers are written before the sender's reply. The
+ * output of a turn that ended light (its client sent no more than a turn's
+ * worth) is on the fresh list, written whole at the end of the pass; a
+ * turn that ended held moves what it queued to the bulk list, written
+ * after, for at most SCHED_FLUSH_WORK a pass (a write costs
+ * SCHED_WRITE_WORK and a unit a byte), the rest in the next passes, first.
+ * Held clients resume only once the bulk list is written, so a busy client
+ * cannot queue faster than its receivers are written, and a fan-out to
+ * thousands costs the others one bounded share of writes a pass. Each
+ * flush writes at most SCHED_FLUSH_BYTES per conn. A conn on the fresh
+ * list with less than SCHED_DEFER_BELOW queued that has not waited yet may
+ * wait one more pass while input keeps coming, so its next write carries
+ * more lines; nothing waits once the loop is about to block.
  */
 #ifndef MQD_SCHED_H
 #define MQD_SCHED_H
@@ -50,8 +58,16 @@
 #define SCHED_READ_SIZE (64 * 1024)
 #define SCHED_FLUSH_BYTES (1024 * 1024)
 #define SCHED_DEFER_BELOW 2048
+#define SCHED_WRITE_WORK 8192
+#define SCHED_FLUSH_WORK (3 * 1024 * 1024)
 
 struct conn;
+
+/* sched_list: conns linked through next_flush, in order */
+struct sched_list {
+    struct conn *head;
+    struct conn **tail; /* &head when empty */
+};
 
 /* sched_rearm_fn: the loop's business once a conn's state changed (written,
  * or no longer held): what it waits for on the conn's socket */
@@ -61,8 +77,11 @@ struct sched {
     uint64_t work;       /* done since the start */
     uint64_t turn_start; /* `work` when the current turn began */
     uint64_t pass_end;   /* `work` at which the pass's budget is spent */
-    struct conn *flush_list; /* conns with output queued since their last flush */
-    struct conn **flush_tail;
+    /* conns with output queued since their last flush: from light turns,
+     * and from turns that ended held */
+    struct sched_list fresh, bulk;
+    struct conn **turn_mark; /* where in `fresh` the current turn's conns begin */
+    size_t flush_work; /* SCHED_FLUSH_WORK; tests lower it */
     struct conn *held; /* conns with input held, oldest first */
     struct conn **held_tail;
     uint64_t pass; /* passes begun, to tell who was held before this one */
@@ -82,7 +101,11 @@ static inline void sched_pass_begin(struct sched *s)
 }
 
 /* sched_turn_begin: a client's turn begins. */
-static inline void sched_turn_begin(struct sched *s) { s->turn_start = s->work; }
+static inline void sched_turn_begin(struct sched *s)
+{
+    s->turn_start = s->work;
+    s->turn_mark = s->fresh.tail;
+}
 
 /* sched_charge: `work` units were done. */
 static inline void sched_charge(struct sched *s, size_t work) { s->work += work; }
@@ -106,25 +129,34 @@ static inline size_t sched_read_size(const struct sched *s)
 /* sched_want_flush: `c` has output to write; it joins the flush list once. */
 void sched_want_flush(struct sched *s, struct conn *c);
 
-/* sched_flush: one coalesced write per conn on the flush list, but that
- * with `may_defer` a conn with little queued may wait one pass. Closing
- * conns are only dropped from the list. O(conns on it). */
+/* sched_flush: one coalesced write per conn on the fresh list, but that
+ * with `may_defer` a conn with little queued may wait one pass; then conns
+ * of the bulk list until SCHED_FLUSH_WORK is spent (one at least). Closing
+ * conns are only dropped from the lists. O(conns written). */
 void sched_flush(struct sched *s, bool may_defer);
 
-/* sched_hold: `c` has input held; it joins the held list once. */
+/* sched_flush_all: every conn on the lists written once, for shutdown. */
+void sched_flush_all(struct sched *s);
+
+/* sched_hold: `c` has input held; it joins the held list once, and the
+ * conns its current turn gave output move to the bulk list. */
 void sched_hold(struct sched *s, struct conn *c);
 
 /* sched_unhold: `c` leaves the held list, wherever it is (a conn being
  * freed). O(1). */
 void sched_unhold(struct sched *s, struct conn *c);
 
-/* sched_resume: each conn held before this pass that is not closing gets a
- * turn, oldest first; those with input still left are held again, the
- * others re-armed. O(held conns). */
+/* sched_resume: once the bulk list is written, each conn held before this
+ * pass that is not closing gets a turn, oldest first, whose output goes to
+ * the bulk list; those with input still left are held again, the others
+ * re-armed. O(held conns). */
 void sched_resume(struct sched *s);
 
 /* sched_pending: whether a pass has work left for the next one, so the
  * loop must not block. */
-static inline bool sched_pending(const struct sched *s) { return s->flush_list || s->held; }
+static inline bool sched_pending(const struct sched *s)
+{
+    return s->fresh.head || s->bulk.head || s->held;
+}
 
 #endif

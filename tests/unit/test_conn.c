@@ -78,12 +78,16 @@ static struct world *world_new(size_t cache_size)
 /* flush: what the server's loop does after a batch of events. */
 static void flush(struct world *w)
 {
-    struct conn *c;
-    while ((c = w->env.sched.flush_list)) {
-        w->env.sched.flush_list = c->next_flush;
-        c->in_flush_list = false;
-        if (!c->closing)
-            assert_int_equal(conn_flush(c), OUTQ_EMPTY);
+    struct sched_list *lists[] = {&w->env.sched.fresh, &w->env.sched.bulk};
+    for (int i = 0; i < 2; i++) {
+        struct conn *c;
+        while ((c = lists[i]->head)) {
+            lists[i]->head = c->next_flush;
+            c->in_flush_list = false;
+            if (!c->closing)
+                assert_int_equal(conn_flush(c), OUTQ_EMPTY);
+        }
+        lists[i]->tail = &lists[i]->head;
     }
 }
 

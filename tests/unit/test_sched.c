@@ -29,12 +29,30 @@ struct world {
     struct conn *conns[3];
     int peers[3];
     size_t rearmed;
+    struct conn *rearm_order[16];
 };
 
 static void count_rearm(void *ctx, struct conn *c)
 {
-    (void)c;
-    ((struct world *)ctx)->rearmed++;
+    struct world *w = ctx;
+    if (w->rearmed < 16)
+        w->rearm_order[w->rearmed] = c;
+    w->rearmed++;
+}
+
+/* written: the loop wrote everything the flush lists name (here: only
+ * forgotten, so the queues keep counting what was queued) */
+static void written(struct sched *s)
+{
+    struct sched_list *lists[] = {&s->fresh, &s->bulk};
+    for (int i = 0; i < 2; i++) {
+        struct conn *c;
+        while ((c = lists[i]->head)) {
+            lists[i]->head = c->next_flush;
+            c->in_flush_list = false;
+        }
+        lists[i]->tail = &lists[i]->head;
+    }
 }
 
 static struct world *world_new(void)
@@ -127,6 +145,7 @@ static void a_turn_stops_at_its_budget_and_the_rest_runs_in_later_passes(void **
 
     size_t passes = 0;
     while (conn_held(w->conns[0])) {
+        written(s);
         endless_pass(s);
         sched_resume(s);
         passes++;
@@ -137,6 +156,7 @@ static void a_turn_stops_at_its_budget_and_the_rest_runs_in_later_passes(void **
     assert_int_equal(lines_queued(w, 1), 1 + n);
     assert_null(s->held);
     assert_int_equal(w->rearmed, 1); /* once it held nothing more */
+    assert_ptr_equal(w->rearm_order[0], w->conns[0]);
     assert_int_equal(s->passes_over_budget, 2);
     free(text);
     world_free(w);
@@ -154,6 +174,7 @@ static void held_lines_keep_their_order(void **state)
     run(w, 0, text);
     assert_true(conn_held(w->conns[0]));
     while (conn_held(w->conns[0])) {
+        written(s);
         endless_pass(s);
         sched_resume(s);
     }
@@ -196,7 +217,8 @@ static void a_spent_pass_runs_only_light_lines(void **state)
     assert_int_equal(ran, (SCHED_LIGHT_WORK + cost - 1) / cost);
     free(many);
 
-    /* a new pass: the heavy line runs */
+    /* a new pass, once the output is written: the heavy line runs */
+    written(s);
     sched_pass_begin(s);
     assert_int_equal(sched_read_size(s), SCHED_READ_SIZE);
     sched_resume(s);
@@ -269,6 +291,69 @@ static void held_input_counts_as_the_conns_memory(void **state)
     world_free(w);
 }
 
+static void a_held_turns_output_is_written_after_the_fresh_and_in_shares(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    struct sched *s = &w->env.sched;
+    s->flush_work = 1; /* one bulk write a pass */
+    run(w, 1, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
+    run(w, 2, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
+    written(s);
+    char *text = sends(3 * ((SCHED_TURN_WORK + 999) / 1000), 1000);
+    endless_pass(s);
+    run(w, 0, text); /* held: its receivers and itself go to the bulk list */
+    assert_true(conn_held(w->conns[0]));
+    assert_null(s->fresh.head);
+    assert_ptr_equal(s->bulk.head, w->conns[1]);
+    run(w, 2, "{\"command\":\"unsubscribe\",\"topic\":\"other\"}\n"); /* light */
+    /* conn 2 is on the bulk list already: it stays there, in its place */
+    assert_null(s->fresh.head);
+    w->rearmed = 0;
+    sched_flush(s, false);
+    assert_int_equal(w->rearmed, 1);
+    assert_ptr_equal(w->rearm_order[0], w->conns[1]);
+    size_t ran = w->conns[0]->input_off;
+    endless_pass(s);
+    sched_resume(s); /* the bulk list is not written yet: no turn */
+    assert_int_equal(w->conns[0]->input_off, ran);
+    sched_flush(s, false);
+    sched_flush(s, false);
+    assert_int_equal(w->rearmed, 3);
+    assert_ptr_equal(w->rearm_order[1], w->conns[2]);
+    assert_ptr_equal(w->rearm_order[2], w->conns[0]);
+    assert_null(s->bulk.head);
+    endless_pass(s);
+    sched_resume(s);
+    assert_true(w->conns[0]->input_off > ran);
+    free(text);
+    world_free(w);
+}
+
+static void a_light_turns_output_is_written_before_the_bulk(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    struct sched *s = &w->env.sched;
+    s->flush_work = 1;
+    run(w, 1, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
+    written(s);
+    char *text = sends(3 * ((SCHED_TURN_WORK + 999) / 1000), 1000);
+    endless_pass(s);
+    run(w, 0, text);
+    run(w, 2, "{\"command\":\"unsubscribe\",\"topic\":\"other\"}\n");
+    assert_ptr_equal(s->fresh.head, w->conns[2]);
+    w->rearmed = 0;
+    sched_flush(s, false);
+    assert_int_equal(w->rearmed, 2); /* the fresh list whole, then one bulk write */
+    assert_ptr_equal(w->rearm_order[0], w->conns[2]);
+    assert_ptr_equal(w->rearm_order[1], w->conns[1]);
+    sched_flush_all(s);
+    assert_null(s->bulk.head);
+    free(text);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +363,8 @@ int main(void)
         cmocka_unit_test(the_oldest_held_gets_a_whole_turn_in_a_spent_pass),
         cmocka_unit_test(a_conn_freed_while_held_leaves_the_list),
         cmocka_unit_test(held_input_counts_as_the_conns_memory),
+        cmocka_unit_test(a_held_turns_output_is_written_after_the_fresh_and_in_shares),
+        cmocka_unit_test(a_light_turns_output_is_written_before_the_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
