@@ -349,7 +349,7 @@ static enum framer_next on_frame(void *ctx, enum framer_event event, const char 
         if (!c->unpaced && !sched_may_run(s, len))
             return FRAMER_PUT_BACK;
         run_line(c, line, len);
-        sched_charge(s, len);
+        sched_charge(s, len * SCHED_LINE_BYTE_WORK);
         break;
     case FRAMER_TOO_LONG:
         warn_line_too_long(c);

@@ -5,8 +5,9 @@
  * the passes.
  *
  * Work is counted in units of about a nanosecond on a small machine: a byte
- * read or of a line run costs 1, a line queued to a receiver
- * SCHED_DELIVERY_WORK.
+ * read costs 1, a byte of a line run SCHED_LINE_BYTE_WORK (it is scanned,
+ * validated and copied into the delivered line), a line queued to a
+ * receiver SCHED_DELIVERY_WORK.
  *
  * Input. A client runs its lines in turns, one turn each time its bytes
  * arrive or it is resumed. A turn ends before the first line that would
@@ -51,6 +52,7 @@
 #include <stdint.h>
 
 #define SCHED_DELIVERY_WORK 64
+#define SCHED_LINE_BYTE_WORK 3
 #define SCHED_TURN_WORK (2 * 1024 * 1024)
 #define SCHED_PASS_WORK (4 * 1024 * 1024)
 #define SCHED_LIGHT_LINE 4096

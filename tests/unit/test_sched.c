@@ -128,8 +128,9 @@ static void a_turn_stops_at_its_budget_and_the_rest_runs_in_later_passes(void **
     struct sched *s = &w->env.sched;
     /* each send costs its line, one delivery to conn 1 and its reply */
     run(w, 1, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
-    size_t cost = strlen("{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"\",\"delivery\":\"all\"}") +
-                  1000 + 2 * SCHED_DELIVERY_WORK;
+    size_t cost = (strlen("{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"\",\"delivery\":\"all\"}") +
+                   1000) * SCHED_LINE_BYTE_WORK +
+                  2 * SCHED_DELIVERY_WORK;
     size_t per_turn = (SCHED_TURN_WORK + cost - 1) / cost; /* the last crosses the bound */
     size_t n = 3 * per_turn;
     char *text = sends(n, 1000);
@@ -213,7 +214,7 @@ static void a_spent_pass_runs_only_light_lines(void **state)
     char *many = sends(2000, 10);
     run(w, 2, many);
     assert_true(conn_held(w->conns[2]));
-    size_t ran = lines_queued(w, 2), cost = strlen(many) / 2000 - 1 + SCHED_DELIVERY_WORK;
+    size_t ran = lines_queued(w, 2), cost = (strlen(many) / 2000 - 1) * SCHED_LINE_BYTE_WORK + SCHED_DELIVERY_WORK;
     assert_int_equal(ran, (SCHED_LIGHT_WORK + cost - 1) / cost);
     free(many);
 
