@@ -14,7 +14,6 @@
 
 /* the heap is trimmed only when at least this much was freed: a trim walks
  * the heap, which is not worth it for small change */
-#define GIVE_BACK_MIN (8u * 1024 * 1024)
 #define GIVE_BACK_IDLE_MIN (1024u * 1024)
 
 struct budget *budget_new(const struct budget_config *config)
@@ -93,10 +92,10 @@ void budget_give_back(struct budget *b, bool idle)
         b->high_water = held;
         return;
     }
-    /* busy, only after a big fall; about to wait, after any worth a trim */
+    /* only when about to wait: a trim walks the whole heap, tens of
+     * milliseconds after a big fall, which nobody busy should wait for */
     size_t fallen = b->high_water - held;
-    if ((idle && fallen >= GIVE_BACK_IDLE_MIN) ||
-        (fallen >= GIVE_BACK_MIN && held < b->high_water / 2)) {
+    if (idle && fallen >= GIVE_BACK_IDLE_MIN) {
         malloc_trim(0);
         b->high_water = held;
     }

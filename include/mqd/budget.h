@@ -88,9 +88,11 @@ static inline bool budget_has_room(const struct budget *b, size_t need)
 }
 
 /* budget_give_back: returns freed heap pages to the system, so RSS follows
- * what mqd holds: while busy, once the count has fallen by half (and 8 MiB)
- * since it was last high; when `idle` (the loop is about to wait), once it
- * has fallen by 1 MiB. Cheap to call every loop iteration. */
+ * what mqd holds: when `idle` (the loop is about to wait), once the count
+ * has fallen by 1 MiB since it was last high; never while busy, since a
+ * trim after a big fall takes tens of milliseconds (freed memory is reused
+ * meanwhile, so RSS does not grow past its peak). Cheap to call every loop
+ * iteration. */
 void budget_give_back(struct budget *b, bool idle);
 
 /* budget_limit: the limit, 0 for none. */

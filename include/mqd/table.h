@@ -6,6 +6,17 @@
  * (random per process), so probe sequences cannot be steered from outside.
  * The table never owns the values: it stores pointers and asks `key_of` for a
  * value's key bytes, which must stay unchanged while the value is in the table.
+ *
+ * Resizing never stops the caller for the table's size: growing to twice,
+ * or shrinking to half once under 1/8 full, allocates the new slot array
+ * and then moves the values a few clusters at a time, TABLE_MOVE_STEP slots
+ * or more of the old array with each insert and remove. Meanwhile values
+ * are in either array: lookups try the new one, then the old; inserts go to
+ * the new one. A cluster (a run of full slots) is moved whole, so every
+ * value left in the old array is still found from its home slot. Only when
+ * a table must grow again before a move is done does the rest of the move
+ * happen at once, which at 3/4 load is after far more inserts than the move
+ * needs.
  */
 #ifndef MQD_TABLE_H
 #define MQD_TABLE_H
@@ -25,10 +36,17 @@ struct table_slot {
 struct table {
     struct table_slot *slots;
     size_t mask; /* slot count - 1; the slot count is a power of two */
-    size_t count;
+    size_t count; /* values in both arrays */
+    struct table_slot *old; /* being moved out of; NULL: no move under way */
+    size_t old_mask;
+    size_t old_at;   /* the next old slot to visit: the move began at an empty one */
+    size_t old_left; /* old slots not yet visited */
     table_key_fn key_of;
     uint8_t seed[SIPHASH_KEY_LEN];
 };
+
+/* the old slots a move visits with each insert and remove, at least */
+#define TABLE_MOVE_STEP 64
 
 /* table_new: an empty table, or NULL when out of memory. */
 struct table *table_new(table_key_fn key_of, const uint8_t seed[SIPHASH_KEY_LEN]);
@@ -60,11 +78,12 @@ static inline size_t table_insert_cost(const struct table *t)
 int table_insert(struct table *t, void *value);
 
 /* table_remove: takes out and returns the value with this key, or NULL.
- * A table left under 1/8 full shrinks by half when memory allows. */
+ * A table left under 1/8 full starts shrinking by half when memory allows. */
 void *table_remove(struct table *t, const void *key, size_t len);
 
-/* table_next: iterates the values: start with *cursor = 0; NULL at the end.
- * The table must not change during the iteration. */
+/* table_next: iterates the values (in both arrays during a move): start
+ * with *cursor = 0; NULL at the end. The table must not change during the
+ * iteration. */
 void *table_next(const struct table *t, size_t *cursor);
 
 /* table_longest_probe: the longest run of slots a lookup walks (for tests and

@@ -1121,7 +1121,8 @@ static void no_command_takes_more_than_room_needed(void **state)
         many[i] = client(b, i % 8);
         size_t need = room_needed(b, many[i], "crowded"), before = mqd_allocated();
         assert_int_equal(subscribe(b, many[i], "crowded"), 0);
-        assert_true(mqd_allocated() - before <= need);
+        /* it may free too: a table's move ending lets its old array go */
+        assert_true(mqd_allocated() <= before || mqd_allocated() - before <= need);
     }
     for (int i = 0; i < 300; i++)
         broker_client_free(many[i]);

@@ -136,7 +136,7 @@ static void hundred_thousand_topics_in_and_out(void **state)
     for (size_t i = 0; i < N; i++)
         assert_int_equal(table_insert(t, &items[i]), 0);
     assert_int_equal(t->count, N);
-    assert_true(table_longest_probe(t) < 64);
+    assert_true(table_longest_probe(t) < 128); /* the array being moved out of is 3/4 full */
     for (size_t i = 0; i < N; i++)
         assert_ptr_equal(table_find(t, items[i].key, items[i].len), &items[i]);
     for (size_t i = 0; i < N; i += 2) /* every other one: backward shifts */
@@ -318,6 +318,103 @@ static void growth_fails_cleanly_out_of_memory(void **state)
     free(items);
 }
 
+static void a_growing_and_shrinking_table_matches_a_model_through_its_moves(void **state)
+{
+    (void)state;
+    /* the number of keys swings between 0 and 3,000, so the table grows and
+     * shrinks many times, with lookups, inserts and removes in the middle of
+     * every move */
+    enum { KEYS = 3000, OPS = 400000 };
+    struct item *items = items_new(KEYS);
+    bool in[KEYS] = {false};
+    struct table *t = table_new(item_key, seed_b);
+    uint64_t rng = 777;
+    size_t live = 0, moves_seen = 0, old_seen = 0;
+    for (int op = 0; op < OPS; op++) {
+        bool filling = (op / 20000) % 2 == 0;
+        size_t k = next_random(&rng) % KEYS;
+        if (in[k] && (!filling || next_random(&rng) % 8 == 0)) {
+            assert_ptr_equal(table_remove(t, items[k].key, items[k].len), &items[k]);
+            in[k] = false;
+            live--;
+        } else if (!in[k] && (filling || next_random(&rng) % 8 == 0)) {
+            assert_int_equal(table_insert(t, &items[k]), 0);
+            in[k] = true;
+            live++;
+        }
+        size_t probe = next_random(&rng) % KEYS;
+        assert_ptr_equal(table_find(t, items[probe].key, items[probe].len),
+                         in[probe] ? &items[probe] : NULL);
+        assert_int_equal(t->count, live);
+        if (t->old) {
+            moves_seen++;
+            size_t in_old = 0;
+            for (size_t i = 0; i <= t->old_mask; i++)
+                in_old += t->old[i].value != NULL;
+            old_seen += in_old > 0;
+        }
+        if (op % 5000 == 0) {
+            for (size_t i = 0; i < KEYS; i++)
+                assert_ptr_equal(table_find(t, items[i].key, items[i].len),
+                                 in[i] ? &items[i] : NULL);
+            size_t cursor = 0, seen = 0;
+            while (table_next(t, &cursor))
+                seen++;
+            assert_int_equal(seen, live);
+        }
+    }
+    assert_true(moves_seen > 1000);
+    assert_true(old_seen > 100); /* values really were in the old array meanwhile */
+    table_free(t);
+    free(items);
+}
+
+static void a_move_is_done_in_steps(void **state)
+{
+    (void)state;
+    enum { N = 1 << 16 };
+    struct item *items = items_new(N);
+    struct table *t = table_new(item_key, seed_a);
+    for (size_t i = 0; i < N / 4 * 3; i++)
+        assert_int_equal(table_insert(t, &items[i]), 0);
+    assert_int_equal(t->mask + 1, N);
+    assert_null(t->old);
+    assert_int_equal(table_insert(t, &items[N / 4 * 3]), 0); /* grows */
+    assert_int_equal(t->mask + 1, 2 * N);
+    assert_non_null(t->old);
+    assert_true(t->old_left >= N - 2 * TABLE_MOVE_STEP); /* only a step was taken */
+    size_t inserts = 1;
+    for (size_t i = N / 4 * 3 + 1; t->old; i++, inserts++)
+        assert_int_equal(table_insert(t, &items[i]), 0);
+    assert_true(inserts >= N / (2 * TABLE_MOVE_STEP)); /* clusters make steps longer */
+    assert_true(inserts <= N / TABLE_MOVE_STEP + 1);
+    for (size_t i = 0; i < N / 4 * 3 + inserts; i++)
+        assert_ptr_equal(table_find(t, items[i].key, items[i].len), &items[i]);
+    table_free(t);
+    free(items);
+}
+
+static void growing_again_in_the_middle_of_a_move_finishes_it_first(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct item *items = items_new(N);
+    struct table *t = table_new(item_key, seed_a);
+    size_t i = 0;
+    while (!t->old)
+        assert_int_equal(table_insert(t, &items[i++]), 0);
+    assert_int_equal(table_reserve(t, 8 * i), 0); /* a bigger array, now */
+    assert_non_null(t->old);
+    for (size_t k = 0; k < i; k++)
+        assert_ptr_equal(table_find(t, items[k].key, items[k].len), &items[k]);
+    size_t cursor = 0, seen = 0;
+    while (table_next(t, &cursor))
+        seen++;
+    assert_int_equal(seen, i);
+    table_free(t); /* ASan: no array was lost */
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +430,9 @@ int main(void)
         cmocka_unit_test(reserve_makes_the_next_inserts_unable_to_fail),
         cmocka_unit_test(creation_fails_cleanly_out_of_memory),
         cmocka_unit_test(growth_fails_cleanly_out_of_memory),
+        cmocka_unit_test(a_growing_and_shrinking_table_matches_a_model_through_its_moves),
+        cmocka_unit_test(a_move_is_done_in_steps),
+        cmocka_unit_test(growing_again_in_the_middle_of_a_move_finishes_it_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
