@@ -158,6 +158,66 @@ def test_one_lines_never_written_to_a_closed_client_are_re_routed(start):
         client.close()
 
 
+def test_a_dead_workers_unwritten_one_messages_reach_the_live_one_or_the_cache(link):
+    """Two workers of "work", one behind a link that went down. Both are
+    behind a backlog (another topic each, more than the kernel takes), so
+    the "one" messages go to either; the dead one's are queued in mqd, its
+    kernel buffer full of the backlog. When keepalive drops it, each of them
+    goes to the live worker (when that keeps its index order) or back to
+    the cache: the live worker and a new subscriber's replay see every
+    message exactly once, none lost."""
+    server_ns, switch_ns, client_ns = link
+    with in_netns(server_ns):
+        server = Server("--bind", "0.0.0.0", "--tcp-keepalive", "2", "--max-output", "256m",
+                        "--cache-size", "1000", "--metrics", "127.0.0.1:0")
+        publisher = server.client()
+        live = server.client()
+    try:
+        with in_netns(client_ns):
+            dead = Client(server.port, host="10.77.0.1")
+        for worker, flood in ((dead, "flood-dead"), (live, "flood-live")):
+            subscribe(worker, flood, cache=False)
+            subscribe(worker, "work")
+        ip("-n", switch_ns, "link", "set", "pc", "down")   # no FIN, no RST: silence
+        chunk = "z" * (256 * 1024)
+        for _ in range(64):   # 16 MiB each: more than a socket's buffers
+            for flood in ("flood-dead", "flood-live"):
+                publisher.cmd(command="send", topic=flood, msg=chunk, delivery="all",
+                              cache=False)
+        for _ in range(128):
+            assert publisher.line() == OK
+        n = 200
+        for i in range(n):
+            publisher.cmd(command="send", topic="work", msg=str(i), delivery="one")
+        for _ in range(n):
+            assert publisher.line() == OK
+
+        started = time.monotonic()
+        while True:
+            with in_netns(server_ns):
+                if metric(server, "mqd_timed_out_disconnects_total") == 1:
+                    break
+            assert time.monotonic() - started < 30, "dead peer kept:\n" + server.stderr()
+            time.sleep(0.1)
+        with in_netns(server_ns):
+            returned = {to: metric_labelled(server, "mqd_one_returned_total", "to", to)
+                        for to in ("subscriber", "cache", "lost")}
+        assert returned["lost"] == 0
+        assert returned["subscriber"] + returned["cache"] > 0, "nothing was queued to it"
+        live_work = [m["index"] for m in read_until_sync(live) if m["topic"] == "work"]
+        assert live_work == sorted(live_work), "the live worker's index order broken"
+        with in_netns(server_ns):
+            newcomer = server.client()
+        subscribe(newcomer, "work")
+        cached = [m["index"] for m in read_until_sync(newcomer)]
+        assert sorted(live_work + cached) == list(range(n))
+        for c in (publisher, live, newcomer, dead):
+            c.close()
+    finally:
+        with in_netns(server_ns):
+            assert server.stop() == 0, server.stderr()
+
+
 # --- bounded work: a big teardown goes in steps, others served between ---
 
 def test_a_client_leaving_many_topics_does_not_stall_the_others(start):
