@@ -16,6 +16,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -104,9 +105,11 @@ def reset(client):
     client.close()
 
 
-def read_until_sync(client):
-    """Every line queued to the client before a sync's reply."""
-    client.cmd(command="unsubscribe", topic="\x01sync")
+def read_until_sync(client, send=True):
+    """Every line queued to the client before a sync's reply (`send`: the
+    sync is sent here, else by someone else)."""
+    if send:
+        client.cmd(command="unsubscribe", topic="\x01sync")
     got = []
     while (line := client.line()) != OK:
         got.append(line)
@@ -191,6 +194,12 @@ def test_a_dead_workers_unwritten_one_messages_reach_the_live_one_or_the_cache(l
             publisher.cmd(command="send", topic="work", msg=str(i), delivery="one")
         for _ in range(n):
             assert publisher.line() == OK
+        # the live worker reads on (a peer that stops reading for the user
+        # timeout is dropped as well), until the sync sent once the dead
+        # one is gone
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(read_until_sync(live, send=False)))
+        reader.start()
 
         started = time.monotonic()
         while True:
@@ -199,12 +208,14 @@ def test_a_dead_workers_unwritten_one_messages_reach_the_live_one_or_the_cache(l
                     break
             assert time.monotonic() - started < 30, "dead peer kept:\n" + server.stderr()
             time.sleep(0.1)
+        live.cmd(command="unsubscribe", topic="\x01sync")
+        reader.join(60)
         with in_netns(server_ns):
             returned = {to: metric_labelled(server, "mqd_one_returned_total", "to", to)
                         for to in ("subscriber", "cache", "lost")}
         assert returned["lost"] == 0
         assert returned["subscriber"] + returned["cache"] > 0, "nothing was queued to it"
-        live_work = [m["index"] for m in read_until_sync(live) if m["topic"] == "work"]
+        live_work = [m["index"] for m in got if m["topic"] == "work"]
         assert live_work == sorted(live_work), "the live worker's index order broken"
         with in_netns(server_ns):
             newcomer = server.client()
