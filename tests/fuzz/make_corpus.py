@@ -2,6 +2,7 @@
 own inputs (run it again when those lists change)."""
 import hashlib
 import os
+import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,3 +112,32 @@ write("broker", bytes([3]) + bytes(b for s in departing for b in s))
 for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:
     write("http", head)
 write("http", bytes([1]) + GOOD_HEADS[0])
+
+# record seeds (the data directory's log, include/mqd/record.h): the first
+# byte's low bit asks fuzz_record for a head, which the seeds then leave out
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def record(kind, topic, index, line=None, one=False):
+    body = bytes([kind]) + struct.pack("<I", len(topic)) + topic + struct.pack("<Q", index)
+    if line is not None:
+        body += bytes([1 if one else 0]) + line
+    return struct.pack("<II", len(body), crc32c(body)) + body
+
+
+MESSAGE, INDEX, REMOVED = 1, 2, 3
+log = (record(MESSAGE, b"jobs", 0, b'{"msg": "a", "index": 0}\r\n', one=True)
+       + record(MESSAGE, b"news", 41, b'{"msg": "\\u0000", "index": 41}\r\n')
+       + record(INDEX, b"quiet", 7) + record(REMOVED, b"jobs", 0) + record(INDEX, b"", 2**64 - 1))
+write("record", b"\x01" + log)
+write("record", b"\x01" + log[:-5])            # a torn tail
+write("record", b"\x01" + log[:20] + b"\xff" + log[21:])   # damage in the middle
+write("record", b"\x00mqd-log\n\x01\x00\x00\x00" + log)   # its own head
