@@ -61,6 +61,8 @@ struct broker {
     broker_deliver_fn deliver;
     broker_queue_growth_fn queue_growth;
     broker_keeping_up_fn keeping_up;
+    broker_change_fn changed;
+    void *change_ctx;
     uint64_t messages_received;
     uint64_t messages_delivered;
     uint64_t cache_evictions;
@@ -123,6 +125,8 @@ struct broker *broker_new(const struct broker_config *config)
     b->deliver = config->deliver;
     b->queue_growth = config->queue_growth;
     b->keeping_up = config->keeping_up;
+    b->changed = config->changed;
+    b->change_ctx = config->change_ctx;
     return b;
 }
 
@@ -235,6 +239,16 @@ static struct sub *find_sub(const struct broker *b, struct topic *t, struct brok
 {
     struct sub_key key = {t, c};
     return table_find(b->subs, &key, sizeof(key));
+}
+
+/* tell: a change a restart must keep */
+static void tell(struct broker *b, enum broker_change_kind kind, const struct topic *t,
+                 uint64_t index, bool once, struct buf *line)
+{
+    if (!b->changed)
+        return;
+    struct broker_change c = {kind, t->name, t->name_len, index, once, line};
+    b->changed(b->change_ctx, &c);
 }
 
 /* remove_sub: unlinks a subscription from both arrays and the table. */
@@ -388,6 +402,11 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *name, 
     if (last_taken >= 1 && (s = find_sub(b, t, c)) && s->next_ok <= last_taken)
         s->next_ok = last_taken + 1;
     if (took_once) {
+        for (size_t i = 0; b->changed && i < t->cache.len; i++) {
+            const struct ring_entry *e = ring_at(&t->cache, i);
+            if (e->once && ring_index_above(e->index, last_seen) && e->index <= last_taken)
+                tell(b, BROKER_UNCACHED, t, e->index, true, NULL);
+        }
         ring_remove_once_between(&t->cache, last_seen, last_taken);
         free_topic_if_unused(b, t);
     }
@@ -598,10 +617,13 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
             deliver(b, s->key.client, line);
         }
     }
-    if (to_cache)
+    if (to_cache) {
+        tell(b, BROKER_CACHED, t, index, m->one, line);
         ring_push(&t->cache, line, index, m->one);
-    else
+    } else {
+        tell(b, BROKER_INDEXED, t, index + 1, false, NULL);
         buf_unref(line);
+    }
     if (t->nsubs == 0 && t->cache.len == 0) /* sent to nobody and not cached */
         free_topic_if_unused(b, t);
     return BROKER_OK;
@@ -654,7 +676,11 @@ static bool recache(struct broker *b, const struct proto_request *req, struct bu
         buf_unref(line);
         return false;
     }
-    bool kept = ring_insert(&t->cache, line, index);
+    struct buf *told = buf_ref(line);
+    bool kept = ring_insert(&t->cache, line, index, true);
+    if (kept)
+        tell(b, BROKER_CACHED, t, index, true, told);
+    buf_unref(told);
     free_topic_if_unused(b, t);
     return kept;
 }
@@ -704,11 +730,49 @@ bool broker_evict_oldest(struct broker *b, bool *was_one)
     if (!oldest)
         return false;
     struct topic *t = (struct topic *)((char *)oldest - offsetof(struct topic, cache));
+    tell(b, BROKER_UNCACHED, t, ring_at(oldest, 0)->index, false, NULL);
     *was_one = ring_drop_oldest(oldest);
     b->cache_evictions++;
     b->cache_evicted_one += *was_one;
     free_topic_if_unused(b, t);
     return true;
+}
+
+/* restore_cached: the entry goes where it was: at the end, or in index order */
+static enum broker_status restore_cached(struct topic *t, const struct broker_change *c)
+{
+    if (t->next_index <= c->index)
+        t->next_index = c->index + 1;
+    struct ring *r = &t->cache;
+    if (ring_reserve(r) < 0)
+        return BROKER_NO_MEMORY;
+    if (r->len == 0 || ring_at(r, r->len - 1)->index < c->index)
+        ring_push(r, buf_ref(c->line), c->index, c->once);
+    else
+        (void)ring_insert(r, buf_ref(c->line), c->index, c->once); /* as when it was told */
+    return BROKER_OK;
+}
+
+enum broker_status broker_restore(struct broker *b, const struct broker_change *c)
+{
+    struct topic *t;
+    enum broker_status status = find_or_create_topic(b, c->topic, c->topic_len, false, &t);
+    if (status != BROKER_OK)
+        return status;
+    if (!reserve_index(b, t)) {
+        free_topic_if_unused(b, t);
+        return BROKER_NO_MEMORY;
+    }
+    switch (c->kind) {
+    case BROKER_CACHED: status = restore_cached(t, c); break;
+    case BROKER_INDEXED:
+        if (t->next_index < c->index)
+            t->next_index = c->index;
+        break;
+    case BROKER_UNCACHED: ring_remove_index(&t->cache, c->index); break;
+    }
+    free_topic_if_unused(b, t);
+    return status;
 }
 
 void broker_get_stats(const struct broker *b, struct broker_stats *out)

@@ -133,7 +133,7 @@ static void age_link_before(struct ring *r, struct buf *line, struct buf *next)
     a->bytes += line->len;
 }
 
-bool ring_insert(struct ring *r, struct buf *line, uint64_t index)
+bool ring_insert(struct ring *r, struct buf *line, uint64_t index, bool once)
 {
     if (r->max == 0 || (r->len == r->max && index < ring_at(r, 0)->index)) {
         buf_unref(line);
@@ -146,7 +146,7 @@ bool ring_insert(struct ring *r, struct buf *line, uint64_t index)
         *ring_at(r, at) = *ring_at(r, at - 1);
         at--;
     }
-    *ring_at(r, at) = (struct ring_entry){.line = line, .index = index, .once = true};
+    *ring_at(r, at) = (struct ring_entry){.line = line, .index = index, .once = once};
     r->len++;
     if (at + 1 < r->len)
         age_link_before(r, line, ring_at(r, at + 1)->line);
@@ -161,6 +161,20 @@ void ring_remove_once_between(struct ring *r, int64_t floor, uint64_t last)
     for (size_t i = 0; i < r->len; i++) {
         struct ring_entry entry = *ring_at(r, i);
         if (entry.once && ring_index_above(entry.index, floor) && entry.index <= last) {
+            age_unlink(r, entry.line);
+            continue;
+        }
+        *ring_at(r, kept++) = entry;
+    }
+    r->len = kept;
+}
+
+void ring_remove_index(struct ring *r, uint64_t index)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        struct ring_entry entry = *ring_at(r, i);
+        if (entry.index == index) {
             age_unlink(r, entry.line);
             continue;
         }

@@ -46,6 +46,28 @@ typedef bool (*broker_keeping_up_fn)(void *client_ctx);
  * delivery "one" then picks another subscriber. */
 typedef bool (*broker_deliver_fn)(void *client_ctx, struct buf *line);
 
+/* what a restart must keep, told as it happens (a store writes it down) and
+ * handed back to broker_restore at start */
+enum broker_change_kind {
+    BROKER_CACHED,   /* a message entered its topic's cache: index, once, line */
+    BROKER_INDEXED,  /* a send not cached: the topic's next index is now `index` */
+    BROKER_UNCACHED, /* the cached message `index` left the cache (taken, evicted) */
+};
+
+struct broker_change {
+    enum broker_change_kind kind;
+    const char *topic;
+    size_t topic_len;
+    uint64_t index;
+    bool once;        /* CACHED: delivery "one" */
+    struct buf *line; /* CACHED: the delivered line */
+};
+
+/* broker_change_fn: one change, during the operation that made it; the
+ * change and its line are only lent. A cache's oldest entry dropped for a
+ * full cache is not told: the rule does it again on restore. */
+typedef void (*broker_change_fn)(void *ctx, const struct broker_change *c);
+
 struct broker_config {
     size_t cache_size; /* messages kept per topic; 0 caches nothing */
     size_t max_topics; /* topics alive at once; 0: no limit */
@@ -56,6 +78,8 @@ struct broker_config {
     broker_deliver_fn deliver;
     broker_queue_growth_fn queue_growth; /* NULL: queues cost nothing */
     broker_keeping_up_fn keeping_up;     /* NULL: every subscriber is */
+    broker_change_fn changed;            /* NULL: nothing is kept */
+    void *change_ctx;
 };
 
 enum broker_status {
@@ -176,6 +200,14 @@ void broker_return(struct broker *b, struct buf *line);
  * they are lost and counted. True when none is left. O(budget), but the
  * cache insertion's O(cache size). */
 bool broker_reroute(struct broker *b, size_t budget);
+
+/* broker_restore: applies a change told by a broker of the same cache
+ * size before a restart, in the order told, before any client: the topics'
+ * next indexes and caches come back as they were (a CACHED change takes its
+ * own reference to the line). Topics do not count against max_topics.
+ * BROKER_OK or BROKER_NO_MEMORY. O(1), or O(cache size) for an entry out
+ * of index order or one that left the cache. */
+enum broker_status broker_restore(struct broker *b, const struct broker_change *c);
 
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a

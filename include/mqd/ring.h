@@ -59,12 +59,17 @@ int ring_reserve(struct ring *r);
  * `line`. */
 void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once);
 
-/* ring_insert: puts a delivery "one" line back in index order, taking over
- * the caller's reference, as the newest of the age order's lines between
- * its neighbours. A full ring drops its oldest entry first, unless `index`
- * is older than every entry: then `line` is dropped. Needs a successful
- * ring_reserve first. False when `line` was dropped (or max is 0). O(len). */
-bool ring_insert(struct ring *r, struct buf *line, uint64_t index);
+/* ring_insert: puts a line in index order (a delivery "one" line handed
+ * back, an entry restored), taking over the caller's reference, placed in
+ * the age order between its ring neighbours. A full ring drops its oldest
+ * entry first, unless `index` is older than every entry: then `line` is
+ * dropped. Needs a successful ring_reserve first. False when `line` was
+ * dropped (or max is 0). O(len). */
+bool ring_insert(struct ring *r, struct buf *line, uint64_t index, bool once);
+
+/* ring_remove_index: drops the entry with this index, if there is one,
+ * keeping the rest in order. O(len). */
+void ring_remove_index(struct ring *r, uint64_t index);
 
 /* ring_at: the i-th entry, 0 being the oldest; i < r->len. */
 struct ring_entry *ring_at(const struct ring *r, size_t i);

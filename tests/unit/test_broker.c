@@ -1281,6 +1281,203 @@ static void returned_lines_left_at_the_end_are_freed(void **state)
     broker_free(b); /* ASan: nothing leaks */
 }
 
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* the changes a broker told, copied (their lines too), for another to restore */
+struct told {
+    struct broker_change change;
+    char topic[16];
+};
+static struct told told[4096];
+static size_t ntold;
+static bool telling = true;
+
+static void keep_change(void *ctx, const struct broker_change *c)
+{
+    (void)ctx;
+    if (!telling)
+        return;
+    assert_true(ntold < 4096 && c->topic_len < 16);
+    struct told *t = &told[ntold++];
+    t->change = *c;
+    memcpy(t->topic, c->topic, c->topic_len);
+    t->change.topic = t->topic;
+    if (c->line) {
+        char *bytes;
+        t->change.line = buf_new(c->line->len, &bytes);
+        assert_non_null(t->change.line);
+        memcpy(bytes, c->line->data, c->line->len);
+    }
+}
+
+/* lines_of: the lines receiver `id` was handed, joined */
+static size_t lines_of(int id, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < ndeliveries; i++) {
+        if (deliveries[i].receiver != id)
+            continue;
+        assert_true(len + deliveries[i].line->len < cap);
+        memcpy(out + len, deliveries[i].line->data, deliveries[i].line->len);
+        len += deliveries[i].line->len;
+    }
+    return len;
+}
+
+static void a_broker_restored_from_what_it_told_is_the_same(void **state)
+{
+    (void)state;
+    static const char *const topics[] = {"a", "b", "c", "d"};
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        uint64_t rng = seed * 0x9E3779B97F4A7C15ULL;
+        struct broker_config config = config_of(1 + seed % 4);
+        config.changed = keep_change;
+        struct broker *a = make_broker_with(&config);
+        struct broker_client *cs[4];
+        for (int i = 0; i < 4; i++)
+            cs[i] = client(a, i);
+        ntold = 0;
+        telling = true;
+        for (int op = 0; op < 300; op++) {
+            uint64_t r = next_random(&rng);
+            const char *t = topics[(r >> 8) % 4];
+            int k = (int)((r >> 16) % 4);
+            switch (r % 8) {
+            case 0:
+            case 1: assert_int_equal(send_one(a, t, "o", (r >> 20) & 1), 0); break;
+            case 2:
+            case 3: assert_int_equal(send_msg(a, t, "m", false, (r >> 20) & 1), 0); break;
+            case 4:
+            case 5:
+                assert_int_equal(subscribe(a, cs[k], t), 0);
+                replay(a, cs[k], t, (r >> 24) % 3 == 0 ? -1 : (int64_t)((r >> 28) % 40));
+                break;
+            case 6: unsubscribe(a, cs[k], t); break;
+            case 7: {
+                bool was_one;
+                (void)broker_evict_oldest(a, &was_one);
+                break;
+            }
+            }
+            reset_deliveries();
+        }
+        telling = false;
+        config.changed = NULL;
+        struct broker *b = make_broker_with(&config);
+        for (size_t i = 0; i < ntold; i++) {
+            assert_int_equal(broker_restore(b, &told[i].change), BROKER_OK);
+            buf_unref(told[i].change.line);
+        }
+        struct broker_stats sa, sb;
+        broker_get_stats(a, &sa);
+        broker_get_stats(b, &sb);
+        assert_int_equal(sa.cached_messages, sb.cached_messages);
+        assert_int_equal(sa.cached_bytes, sb.cached_bytes);
+        /* each topic's cache, replayed, and its next index, sent to */
+        for (int i = 0; i < 4; i++) {
+            struct broker_client *pa = client(a, 6), *pb = client(b, 7);
+            assert_int_equal(subscribe(a, pa, topics[i]), 0);
+            assert_int_equal(subscribe(b, pb, topics[i]), 0);
+            replay(a, pa, topics[i], -1);
+            replay(b, pb, topics[i], -1);
+            assert_int_equal(send_msg(a, topics[i], "probe", false, false), 0);
+            assert_int_equal(send_msg(b, topics[i], "probe", false, false), 0);
+            static char la[65536], lb[65536];
+            size_t na = lines_of(6, la, sizeof(la)), nb = lines_of(7, lb, sizeof(lb));
+            assert_true(na > 0);
+            assert_int_equal(na, nb);
+            assert_memory_equal(la, lb, na);
+            reset_deliveries();
+            broker_client_free(pa);
+            broker_client_free(pb);
+        }
+        for (int i = 0; i < 4; i++)
+            broker_client_free(cs[i]);
+        broker_free(a);
+        broker_free(b);
+    }
+}
+
+static void lines_put_back_out_of_order_are_restored_in_order(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(10);
+    config.changed = keep_change;
+    struct broker *a = make_broker_with(&config);
+    ntold = 0;
+    telling = true;
+    struct broker_client *cs[2];
+    subscribed_clients(a, cs, 2, "t");
+    going_away[1] = true;
+    assert_int_equal(send_one(a, "t", "x", true), 0); /* 0 and 1 to client 0 */
+    assert_int_equal(send_one(a, "t", "y", true), 0);
+    going_away[1] = false;
+    assert_int_equal(send_msg(a, "t", "z", false, true), 0); /* 2, cached */
+    broker_client_detach(cs[0]);
+    return_lines_of(a, 0);
+    reset_deliveries();
+    assert_true(broker_reroute(a, 100)); /* 0 and 1 go back before 2 */
+    telling = false;
+    assert_int_equal(told[ntold - 1].change.kind, BROKER_CACHED);
+    assert_true(told[ntold - 1].change.index == 1);
+    config.changed = NULL;
+    struct broker *b = make_broker_with(&config);
+    for (size_t i = 0; i < ntold; i++) {
+        assert_int_equal(broker_restore(b, &told[i].change), BROKER_OK);
+        buf_unref(told[i].change.line);
+    }
+    struct broker_client *pb = client(b, 7);
+    assert_int_equal(subscribe(b, pb, "t"), 0);
+    replay(b, pb, "t", -1);
+    assert_int_equal(ndeliveries, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(index_of(deliveries[i].line), i);
+    reset_deliveries();
+    broker_client_free(pb);
+    broker_client_free(cs[1]);
+    broker_free(a);
+    broker_free(b);
+}
+
+static void a_restored_topic_without_a_cache_keeps_its_index(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(4);
+    config.changed = keep_change;
+    struct broker *a = make_broker_with(&config);
+    ntold = 0;
+    telling = true;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(send_msg(a, "quiet", "m", false, false), 0); /* nothing cached */
+    assert_int_equal(ntold, 5);
+    assert_int_equal(told[4].change.kind, BROKER_INDEXED);
+    assert_true(told[4].change.index == 5);
+    telling = false;
+    config.changed = NULL;
+    struct broker *b = make_broker_with(&config);
+    for (size_t i = 0; i < ntold; i++)
+        assert_int_equal(broker_restore(b, &told[i].change), BROKER_OK);
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.topics, 0); /* retired, its index kept */
+    assert_int_equal(st.retired_topics, 1);
+    struct broker_client *c = client(b, 1);
+    assert_int_equal(subscribe(b, c, "quiet"), 0);
+    assert_int_equal(send_msg(b, "quiet", "m", false, false), 0);
+    assert_int_equal(ndeliveries, 1);
+    assert_int_equal(index_of(deliveries[0].line), 5);
+    reset_deliveries();
+    broker_client_free(c);
+    broker_free(a);
+    broker_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1323,6 +1520,9 @@ int main(void)
         cmocka_unit_test(a_subscriber_handed_a_later_index_is_passed_over_for_the_cache),
         cmocka_unit_test(a_line_not_to_be_cached_with_nobody_to_take_it_is_lost),
         cmocka_unit_test(returned_lines_left_at_the_end_are_freed),
+        cmocka_unit_test(a_broker_restored_from_what_it_told_is_the_same),
+        cmocka_unit_test(a_restored_topic_without_a_cache_keeps_its_index),
+        cmocka_unit_test(lines_put_back_out_of_order_are_restored_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,20 +64,25 @@ static void a_returned_line_goes_back_in_index_order(void **state)
     push(&r, 1, false);
     push(&r, 5, false);
     assert_int_equal(ring_reserve(&r), 0);
-    assert_true(ring_insert(&r, line(), 3)); /* between */
+    assert_true(ring_insert(&r, line(), 3, true)); /* between */
     assert_int_equal(ring_reserve(&r), 0);
-    assert_true(ring_insert(&r, line(), 0)); /* first */
+    assert_true(ring_insert(&r, line(), 0, true)); /* first */
     assert_indexes(&r, (uint64_t[]){0, 1, 3, 5}, 4);
     assert_true(ring_at(&r, 0)->once && ring_at(&r, 2)->once && !ring_at(&r, 1)->once);
     assert_age_order(&r);
-    assert_true(ring_insert(&r, line(), 4)); /* full: the oldest goes */
+    assert_true(ring_insert(&r, line(), 4, true)); /* full: the oldest goes */
     assert_indexes(&r, (uint64_t[]){1, 3, 4, 5}, 4);
     assert_age_order(&r);
-    assert_false(ring_insert(&r, line(), 0)); /* older than a full cache: dropped */
+    assert_false(ring_insert(&r, line(), 0, true)); /* older than a full cache: dropped */
     assert_indexes(&r, (uint64_t[]){1, 3, 4, 5}, 4);
-    assert_true(ring_insert(&r, line(), 6)); /* newest */
+    assert_true(ring_insert(&r, line(), 6, true)); /* newest */
     assert_indexes(&r, (uint64_t[]){3, 4, 5, 6}, 4);
     assert_age_order(&r);
+    ring_remove_index(&r, 4);
+    ring_remove_index(&r, 9); /* none: nothing changes */
+    assert_indexes(&r, (uint64_t[]){3, 5, 6}, 3);
+    assert_age_order(&r);
+    assert_int_equal(ages.messages, 3);
     ring_clear(&r);
     assert_int_equal(ages.messages, 0);
 }
