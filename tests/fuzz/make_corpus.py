@@ -114,7 +114,8 @@ for head in GOOD_HEADS + [head for head, _ in test_metrics.BAD_HEADS]:
 write("http", bytes([1]) + GOOD_HEADS[0])
 
 # record seeds (the data directory's log, include/mqd/record.h): the first
-# byte's low bit asks fuzz_record for a head, which the seeds then leave out
+# byte's low bit asks fuzz_record for a head, which the seeds then leave out,
+# and its next three the cache size of the broker the log is loaded into (4)
 
 
 def crc32c(data):
@@ -137,7 +138,7 @@ MESSAGE, INDEX, REMOVED = 1, 2, 3
 log = (record(MESSAGE, b"jobs", 0, b'{"msg": "a", "index": 0}\r\n', one=True)
        + record(MESSAGE, b"news", 41, b'{"msg": "\\u0000", "index": 41}\r\n')
        + record(INDEX, b"quiet", 7) + record(REMOVED, b"jobs", 0) + record(INDEX, b"", 2**64 - 1))
-write("record", b"\x01" + log)
-write("record", b"\x01" + log[:-5])            # a torn tail
-write("record", b"\x01" + log[:20] + b"\xff" + log[21:])   # damage in the middle
-write("record", b"\x00mqd-log\n\x01\x00\x00\x00" + log)   # its own head
+write("record", b"\x09" + log)
+write("record", b"\x09" + log[:-5])            # a torn tail
+write("record", b"\x09" + log[:20] + b"\xff" + log[21:])   # damage in the middle
+write("record", b"\x08mqd-log\n\x01\x00\x00\x00" + log)   # its own head
