@@ -738,6 +738,12 @@ bool broker_evict_oldest(struct broker *b, bool *was_one)
     return true;
 }
 
+void broker_tell_changes(struct broker *b, broker_change_fn fn, void *ctx)
+{
+    b->changed = fn;
+    b->change_ctx = ctx;
+}
+
 /* restore_cached: the entry goes where it was: at the end, or in index order */
 static enum broker_status restore_cached(struct topic *t, const struct broker_change *c)
 {

@@ -50,6 +50,8 @@ static int serve(const struct options *o)
         .max_clients_per_address = o->max_clients_per_address,
         .tcp_keepalive = o->tcp_keepalive,
         .idle_timeout = o->idle_timeout,
+        .data_dir = o->data_dir,
+        .fsync = o->fsync,
         .metrics = o->metrics.on ? &o->metrics.at : NULL,
         .log = &log,
     };

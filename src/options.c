@@ -93,6 +93,12 @@ static int set_log_level(const struct option_spec *spec, void *field, const char
     return log_level_parse(value, field);
 }
 
+static int set_fsync(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    return store_fsync_parse(value, field);
+}
+
 static int in_bounds(const struct option_spec *spec, unsigned long long n)
 {
     return n >= spec->min && n <= spec->max;
@@ -180,6 +186,8 @@ static const struct option_spec specs[] = {
      .max = MAX_CLIENTS_LIMIT},
     {.name = "tcp-keepalive", .set = set_unsigned, .field = FIELD(tcp_keepalive), .max = MAX_SECONDS},
     {.name = "idle-timeout", .set = set_unsigned, .field = FIELD(idle_timeout), .max = MAX_SECONDS},
+    {.name = "data-dir", .set = set_text, .field = FIELD(data_dir)},
+    {.name = "fsync", .set = set_fsync, .field = FIELD(fsync)},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
     {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
@@ -234,6 +242,10 @@ void options_usage(FILE *out)
             "                      that (default %d; 0: off)\n"
             "  --idle-timeout SEC  close a client that neither sent nor was sent\n"
             "                      anything for SEC seconds (default 0, never)\n"
+            "  --data-dir DIR      keep every topic's next index and cache in DIR across\n"
+            "                      restarts and crashes (default off)\n"
+            "  --fsync POLICY      with --data-dir: always, everysec or no (default\n"
+            "                      everysec): what a power cut may lose\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -409,6 +421,7 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
         .max_topics = OPTIONS_DEFAULT_MAX_TOPICS,
         .max_subscriptions = OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS,
         .tcp_keepalive = OPTIONS_DEFAULT_TCP_KEEPALIVE,
+        .fsync = STORE_FSYNC_EVERYSEC,
         .log_level = LOG_LEVEL_INFO,
     };
     /* read first to find --config and to report command line errors before

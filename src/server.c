@@ -50,6 +50,7 @@ struct server {
     int tick_fd;           /* a timerfd, once a second, for --idle-timeout; -1: none */
     struct peers *peers;   /* connections per address, for --max-clients-per-address */
     struct httpd *metrics; /* NULL: no metrics endpoint */
+    struct store *store;   /* NULL: no --data-dir */
     time_t start_time;
     unsigned port;
     char listen_addr[CONN_ADDR_LEN];
@@ -247,6 +248,26 @@ static int open_metrics(struct server *s, char *err, size_t err_len)
     return 0;
 }
 
+static int restore_change(void *broker, const struct broker_change *c)
+{
+    return broker_restore(broker, c) == BROKER_OK ? 0 : -1;
+}
+
+/* open_store: --data-dir read back into the broker, which then tells it
+ * every change */
+static int open_store(struct server *s, char *err, size_t err_len)
+{
+    if (!s->config.data_dir)
+        return 0;
+    struct store_config sc = {
+        .dir = s->config.data_dir, .fsync = s->config.fsync, .log = s->config.log};
+    s->store = store_open(&sc, restore_change, s->env.broker, err, err_len);
+    if (!s->store)
+        return -1;
+    broker_tell_changes(s->env.broker, store_tell, s->store);
+    return 0;
+}
+
 static int make_peers(struct server *s)
 {
     uint8_t seed[SIPHASH_KEY_LEN];
@@ -256,10 +277,11 @@ static int make_peers(struct server *s)
     return s->peers ? 0 : -1;
 }
 
-/* open_tick: a timerfd firing once a second while --idle-timeout is on */
+/* open_tick: a timerfd firing once a second, for --idle-timeout and
+ * --fsync everysec */
 static int open_tick(struct server *s)
 {
-    if (!s->config.idle_timeout)
+    if (!s->config.idle_timeout && !(s->store && s->config.fsync == STORE_FSYNC_EVERYSEC))
         return 0;
     s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec every_second = {{1, 0}, {1, 0}};
@@ -288,7 +310,10 @@ static void tick(struct server *s)
     uint64_t expirations;
     ssize_t n = read(s->tick_fd, &expirations, sizeof(expirations));
     (void)n; /* level-triggered: an unread tick only comes back */
-    conn_close_idle(&s->env, s->config.idle_timeout);
+    if (s->config.idle_timeout)
+        conn_close_idle(&s->env, s->config.idle_timeout);
+    if (s->store)
+        store_tick(s->store);
 }
 
 static void set_events(struct server *s, struct conn *c);
@@ -319,8 +344,16 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     }
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0 || make_budget(s) < 0 ||
-        make_peers(s) < 0 || open_tick(s) < 0 ||
+    if (s->epoll_fd < 0 || open_signals(s) < 0 || make_broker(s) < 0) {
+        snprintf(err, err_len, "cannot start: %s", strerror(errno ? errno : ENOMEM));
+        server_free(s);
+        return NULL;
+    }
+    if (open_store(s, err, err_len) < 0) {
+        server_free(s);
+        return NULL;
+    }
+    if (make_budget(s) < 0 || make_peers(s) < 0 || open_tick(s) < 0 ||
         watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
         (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0)) {
@@ -572,6 +605,10 @@ static void free_closed(struct server *s)
 static void end_pass(struct server *s, bool may_defer)
 {
     sched_resume(&s->env.sched);
+    /* the pass's records reach the kernel (and the disk, with --fsync
+     * always) before any of its replies or deliveries is written */
+    if (s->store)
+        (void)store_commit(s->store); /* a failure was said; kept to try again */
     sched_flush(&s->env.sched, may_defer);
     free_closed(s);
     s->departed = broker_depart(s->env.broker, DEPART_PER_PASS);
@@ -640,10 +677,15 @@ void server_free(struct server *s)
     if (!s)
         return;
     /* one last non-blocking flush: replies already earned are not thrown away */
+    if (s->store)
+        (void)store_commit(s->store);
     sched_flush_all(&s->env.sched);
     while (s->env.conns)
         conn_free(s->env.conns);
     budget_free(s->env.budget);
+    if (s->env.broker)
+        broker_tell_changes(s->env.broker, NULL, NULL); /* what goes now is not a change */
+    store_free(s->store);
     broker_free(s->env.broker);
     httpd_free(s->metrics);
     peers_free(s->peers);

@@ -209,6 +209,10 @@ bool broker_reroute(struct broker *b, size_t budget);
  * of index order or one that left the cache. */
 enum broker_status broker_restore(struct broker *b, const struct broker_change *c);
 
+/* broker_tell_changes: from now on, tells changes to `fn` (NULL: to nobody),
+ * as config.changed does: set once what was kept has been restored. */
+void broker_tell_changes(struct broker *b, broker_change_fn fn, void *ctx);
+
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a
  * delivery "one" message, which is then delivered to nobody. O(1). */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "mqd/log.h"
+#include "mqd/store.h"
 #include "mqd/net.h"
 
 #define OPTIONS_DEFAULT_BIND "127.0.0.1"
@@ -62,6 +63,8 @@ struct options {
     size_t max_clients_per_address; /* 0: no limit */
     unsigned tcp_keepalive;         /* seconds, 0: off */
     unsigned idle_timeout;          /* seconds, 0: off */
+    const char *data_dir;           /* NULL: nothing kept across restarts */
+    enum store_fsync fsync;
     enum log_level log_level;
     struct options_endpoint metrics; /* where to serve /metrics */
     bool help;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "mqd/log.h"
+#include "mqd/store.h"
 #include "mqd/net.h"
 
 struct server_config {
@@ -33,6 +34,8 @@ struct server_config {
     size_t max_clients_per_address;     /* 0: no limit */
     unsigned tcp_keepalive;             /* seconds, 0: off (net_keepalive) */
     unsigned idle_timeout;              /* seconds, 0: off */
+    const char *data_dir;               /* NULL: nothing kept (store.h) */
+    enum store_fsync fsync;
     const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
     struct log *log;                    /* SIGHUP reopens its file, if it has one */
 };

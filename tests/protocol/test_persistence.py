@@ -1,0 +1,175 @@
+"""--data-dir: every topic's next index and cache survive a restart and a
+crash (docs/PROTOCOL.md, Persistence; include/mqd/store.h).
+
+Each test makes its own data directory under pytest's tmp_path."""
+
+import os
+import random
+import signal
+
+import pytest
+
+from mqd_harness import OK, Server, run_mqd, send, subscribe
+
+POLICIES = ["always", "everysec", "no"]
+
+
+def start(data_dir, *args):
+    return Server("--data-dir", str(data_dir), *args)
+
+
+def raw_replay(client, topic, n, **extra):
+    """The raw bytes of the n lines a subscribe replays."""
+    assert client.request(command="subscribe", topic=topic, **extra) == OK
+    return [client.raw_line() for _ in range(n)]
+
+
+def test_a_restart_keeps_indexes_and_caches_byte_exact(tmp_path):
+    server = start(tmp_path, "--cache-size", "5")
+    c = server.client()
+    # every escape, a non-BMP character, \u0000 in msg: delivered as sent
+    msgs = ["plain", "tab\there", "\u0000 nul", "\U0001F600 smile", "\"q\" \\ /"]
+    for i in range(8):   # a cache of 5 keeps the last five
+        send(c, "t", msgs[i % 5])
+    before = raw_replay(server.client(), "t", 5)
+    send(c, "quiet", "x", cache=False)   # no cache: its index only
+    send(c, "quiet", "y", cache=False)
+    assert server.stop() == 0
+
+    server = start(tmp_path, "--cache-size", "5")
+    after = raw_replay(server.client(), "t", 5)
+    assert after == before
+    c = server.client()
+    assert c.request(command="send", topic="t", msg="next", delivery="all")["success"]
+    r = server.client()
+    subscribe(r, "quiet")
+    send(c, "quiet", "z", cache=False)
+    assert r.line()["index"] == 2   # 0 and 1 were used before the restart
+    w = server.client()
+    subscribe(w, "t", last_seen=7)
+    assert w.line()["index"] == 8
+    assert server.stop() == 0
+
+
+def test_one_messages_taken_before_a_restart_stay_taken(tmp_path):
+    server = start(tmp_path)
+    c = server.client()
+    for i in range(4):
+        send(c, "jobs", f"job {i}", delivery="one")   # nobody there: cached
+    worker = server.client()
+    assert worker.request(command="subscribe", topic="jobs", last_seen=1) == OK
+    assert [worker.line()["msg"] for _ in range(2)] == ["job 2", "job 3"]
+    assert server.stop() == 0
+
+    server = start(tmp_path)
+    again = server.client()
+    subscribe(again, "jobs")
+    assert [again.line()["msg"] for _ in range(2)] == ["job 0", "job 1"]
+    again.sync()   # 2 and 3 were taken: not replayed
+    late = server.client()
+    subscribe(late, "jobs")
+    late.sync()    # and 0 and 1 are taken now
+    assert server.stop() == 0
+
+
+def replay_all(client, topic):
+    """Every cached message of the topic, replayed, until a sync's reply."""
+    assert client.request(command="subscribe", topic=topic) == OK
+    client.cmd(command="unsubscribe", topic="\x01sync")
+    got = []
+    while (line := client.line()) != OK:
+        got.append(line)
+    return got
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_crash_loses_nothing_a_client_was_told(tmp_path, policy):
+    """SIGKILL at a random moment of 1,000 pipelined sends, ten times on the
+    same directory: every send whose reply came back is there after the
+    restart with its index and bytes, what came before stays, and the next
+    index is never one used."""
+    rng = random.Random(policy)
+    kept = {}   # topic: messages found after its restart, the probe included
+    for round in range(10):
+        args = ("--cache-size", "100000", "--fsync", policy)
+        server = start(tmp_path, *args)
+        topic = f"crash{round}"
+        c = server.client()
+        c.send("".join(f'{{"command":"send","topic":"{topic}","msg":"m{i}","delivery":"all"}}\n'
+                       for i in range(1000)))
+        replied = rng.randrange(1, 1000)
+        for _ in range(replied):
+            assert c.line() == OK
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.stop()
+
+        server = start(tmp_path, *args)
+        got = replay_all(server.client(), topic)
+        assert len(got) >= replied
+        assert [(m["index"], m["msg"]) for m in got] == [(i, f"m{i}") for i in range(len(got))]
+        r = server.client()
+        subscribe(r, topic, cache=False)
+        send(server.client(), topic, "probe")
+        assert r.line()["index"] == len(got)   # never an index used before
+        kept[topic] = len(got) + 1
+        for earlier, n in kept.items():
+            assert len(replay_all(server.client(), earlier)) == n
+        assert server.stop() == 0
+
+
+def test_a_second_mqd_on_the_same_directory_is_refused(tmp_path):
+    server = start(tmp_path)
+    status, out, err = run_mqd("--port", "0", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert err.strip().count("\n") == 0
+    assert "in use by another mqd" in err
+    assert server.stop() == 0
+
+
+def test_a_directory_that_cannot_be_made_refuses_the_start(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    status, _, err = run_mqd("--port", "0", "--data-dir", str(blocker / "sub"))
+    assert status == 1
+    assert "cannot make data directory" in err and err.strip().count("\n") == 0
+
+
+def test_a_torn_tail_is_cut_with_a_warning(tmp_path):
+    server = start(tmp_path)
+    c = server.client()
+    send(c, "t", "kept")
+    assert server.stop() == 0
+    with open(tmp_path / "log", "ab") as f:
+        f.write(b"\x40\x00\x00\x00 a record cut short")   # as a crash mid-write leaves it
+    server = start(tmp_path)
+    assert "cut a torn tail of 23 bytes" in server.stderr()
+    r = server.client()
+    subscribe(r, "t")
+    assert r.line()["msg"] == "kept"
+    send(c := server.client(), "t", "more")
+    assert r.line()["index"] == 1
+    assert server.stop() == 0
+    server = start(tmp_path)   # and the log is good again
+    assert "cut a torn tail" not in server.stderr()
+    assert server.stop() == 0
+
+
+def test_damage_before_the_tail_refuses_the_start(tmp_path):
+    server = start(tmp_path)
+    c = server.client()
+    for i in range(3):
+        send(c, "t", f"m{i}")
+    assert server.stop() == 0
+    log = tmp_path / "log"
+    data = bytearray(log.read_bytes())
+    data[30] ^= 0x01   # inside the first record
+    log.write_bytes(bytes(data))
+    status, _, err = run_mqd("--port", "0", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "damaged at offset 12" in err and err.strip().count("\n") == 0
+
+
+def test_an_unknown_fsync_policy_is_refused():
+    status, _, err = run_mqd("--fsync", "sometimes")
+    assert status == 2
+    assert "--fsync" in err
