@@ -618,6 +618,10 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
         }
     }
     if (to_cache) {
+        if (t->cache.len == t->cache.max) /* the rule drops the oldest: told, so
+                                           * a bigger cache after a restart
+                                           * does not bring it back */
+            tell(b, BROKER_UNCACHED, t, ring_at(&t->cache, 0)->index, false, NULL);
         tell(b, BROKER_CACHED, t, index, m->one, line);
         ring_push(&t->cache, line, index, m->one);
     } else {
@@ -647,11 +651,20 @@ static enum proto_status parse_line(const struct buf *line, struct proto_request
                                     char **object, uint64_t *index)
 {
     static const char key[] = ", \"index\": ";
-    size_t at = line->len - 4; /* the last digit, before "}\r\n" */
+    const size_t key_len = sizeof(key) - 1;
+    *object = NULL;
+    /* a line restored from a data directory is only as well formed as the
+     * log: check the shape build_line gives before trusting it */
+    if (line->len < key_len + 5 || memcmp(line->data + line->len - 3, "}\r\n", 3) != 0)
+        return PROTO_MALFORMED;
+    size_t at = line->len - 4; /* the last digit */
     uint64_t scale = 1;
-    for (*index = 0; line->data[at] >= '0' && line->data[at] <= '9'; at--, scale *= 10)
+    for (*index = 0; at > key_len && line->data[at] >= '0' && line->data[at] <= '9';
+         at--, scale *= 10)
         *index += (uint64_t)(line->data[at] - '0') * scale;
-    size_t body = at + 1 - (sizeof(key) - 1);
+    if (at == line->len - 4 || memcmp(line->data + at + 1 - key_len, key, key_len) != 0)
+        return PROTO_MALFORMED;
+    size_t body = at + 1 - key_len;
     if (!(*object = mqd_malloc(body + 1)))
         return PROTO_NO_MEMORY;
     memcpy(*object, line->data, body);
@@ -677,12 +690,30 @@ static bool recache(struct broker *b, const struct proto_request *req, struct bu
         return false;
     }
     struct buf *told = buf_ref(line);
+    struct ring *r = &t->cache;
+    if (r->len == r->max && r->max > 0 && ring_at(r, 0)->index < index)
+        tell(b, BROKER_UNCACHED, t, ring_at(r, 0)->index, false, NULL); /* it makes room */
     bool kept = ring_insert(&t->cache, line, index, true);
     if (kept)
         tell(b, BROKER_CACHED, t, index, true, told);
     buf_unref(told);
     free_topic_if_unused(b, t);
     return kept;
+}
+
+/* hand_to_any: the line to any subscription that may take it, looked for
+ * through them all from a random start: the windows above look at 64, and
+ * the one that may is sometimes the only one */
+static bool hand_to_any(struct broker *b, struct topic *t, struct buf *line, uint64_t index)
+{
+    size_t n = t->nsubs;
+    size_t first = n ? random_below(b, n) : 0;
+    for (size_t k = 0; k < n; k++) {
+        struct sub *s = t->subs[(first + k) % n];
+        if (s->key.client->ctx && s->next_ok <= index && hand_to(b, s, line, index))
+            return true;
+    }
+    return false;
 }
 
 /* reroute: one returned line to a subscriber that may take it, or the
@@ -692,7 +723,7 @@ static void reroute(struct broker *b, struct buf *line)
     struct proto_request req;
     char *object;
     uint64_t index;
-    if (parse_line(line, &req, &object, &index) != PROTO_OK) { /* out of memory */
+    if (parse_line(line, &req, &object, &index) != PROTO_OK) { /* memory, or a bad restored line */
         mqd_free(object);
         b->one_lost++;
         buf_unref(line);
@@ -704,7 +735,7 @@ static void reroute(struct broker *b, struct buf *line)
         s = pick_sub(b, t, index, true);
     if (!s && t && t->nsubs) /* none keeping up: any that may take it */
         s = pick_sub(b, t, index, false);
-    if (s && hand_to(b, s, line, index)) {
+    if ((s && hand_to(b, s, line, index)) || (t && hand_to_any(b, t, line, index))) {
         b->one_rerouted++;
         buf_unref(line);
     } else if (recache(b, &req, line, index)) {
@@ -715,6 +746,8 @@ static void reroute(struct broker *b, struct buf *line)
     proto_request_release(&req);
     mqd_free(object);
 }
+
+void broker_lose_one(struct broker *b) { b->one_lost++; }
 
 bool broker_reroute(struct broker *b, size_t budget)
 {
@@ -752,6 +785,7 @@ static enum broker_status restore_cached(struct topic *t, const struct broker_ch
     struct ring *r = &t->cache;
     if (ring_reserve(r) < 0)
         return BROKER_NO_MEMORY;
+    c->line->once = c->once; /* as build_line marks it, for broker_return */
     if (r->len == 0 || ring_at(r, r->len - 1)->index < c->index)
         ring_push(r, buf_ref(c->line), c->index, c->once);
     else
@@ -775,7 +809,11 @@ enum broker_status broker_restore(struct broker *b, const struct broker_change *
         if (t->next_index < c->index)
             t->next_index = c->index;
         break;
-    case BROKER_UNCACHED: ring_remove_index(&t->cache, c->index); break;
+    case BROKER_UNCACHED:
+        if (t->next_index <= c->index) /* its index was used, whatever came before */
+            t->next_index = c->index + 1;
+        ring_remove_index(&t->cache, c->index);
+        break;
     }
     free_topic_if_unused(b, t);
     return status;

@@ -57,15 +57,25 @@ static void return_once(void *ctx, struct buf *line)
         broker_return(c->env->broker, buf_ref(line));
 }
 
+/* lose_once: the same line, released to make room for memory: kept, it
+ * would free nothing, and room would be made again from the next client */
+static void lose_once(void *ctx, struct buf *line)
+{
+    struct conn *c = ctx;
+    if (line->once)
+        broker_lose_one(c->env->broker);
+}
+
 /* release: gives back what the conn holds for its client; it keeps only
  * itself and its socket. Only the lines already handed to the kernel (or
- * in part) are lost with it. */
-static void release(struct conn *c)
+ * in part) are lost with it, unless it goes `for_memory`: then its unwritten
+ * "one" lines are lost too (counted), as cached ones evicted are. */
+static void release(struct conn *c, bool for_memory)
 {
     leave_broker(c);
     framer_reset(&c->framer);
     drop_input(c);
-    outq_each_unwritten(&c->out, return_once, c);
+    outq_each_unwritten(&c->out, for_memory ? lose_once : return_once, c);
     outq_clear(&c->out);
 }
 
@@ -73,7 +83,7 @@ void conn_release_closed(struct conn_env *env, const void *requester)
 {
     for (struct conn *c = env->close_list; c; c = c->next_close) {
         if (c != requester)
-            release(c);
+            release(c, true);
     }
 }
 
@@ -91,7 +101,8 @@ size_t conn_queue_growth(void *conn, size_t lines)
 
 void conn_free(struct conn *c)
 {
-    release(c);
+    release(c, false);
+    sched_unflush(&c->env->sched, c);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -136,7 +147,7 @@ enum conn_eviction conn_evict_biggest(struct conn_env *env, const void *requeste
     conn_close(biggest, "memory budget");
     if (biggest == requester)
         return CONN_EVICTED_REQUESTER;
-    release(biggest);
+    release(biggest, true);
     return CONN_EVICTED_OTHER;
 }
 

@@ -42,6 +42,33 @@ void sched_want_flush(struct sched *s, struct conn *c)
     list_append(&s->fresh, c);
 }
 
+/* list_remove: takes `c` out of `l` if it is there; true if it was */
+static bool list_remove(struct sched *s, struct sched_list *l, struct conn *c)
+{
+    for (struct conn **at = &l->head; *at; at = &(*at)->next_flush) {
+        if (*at != c)
+            continue;
+        *at = c->next_flush;
+        if (l->tail == &c->next_flush)
+            l->tail = at;
+        if (s->turn_mark == &c->next_flush)
+            s->turn_mark = at;
+        c->next_flush = NULL;
+        return true;
+    }
+    return false;
+}
+
+void sched_unflush(struct sched *s, struct conn *c)
+{
+    if (!c->in_flush_list)
+        return;
+    if (!list_remove(s, &s->fresh, c))
+        (void)list_remove(s, &s->bulk, c);
+    c->in_flush_list = false;
+    c->flush_deferred = false;
+}
+
 /* turn_to_bulk: the conns the current turn put on the fresh list move, in
  * their order, to the end of the bulk list: O(1) */
 static void turn_to_bulk(struct sched *s)

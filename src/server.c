@@ -582,18 +582,25 @@ static void handle_client_event(struct server *s, struct conn *c, uint32_t event
 }
 
 /* free_closed: conns closed during the iteration are freed only now, when no
- * fan-out or event batch can still point at them. */
+ * fan-out or event batch can still point at them; one still on a flush
+ * list (its share of writes not come yet) waits until the flush drops it */
 static void free_closed(struct server *s)
 {
-    struct conn *c;
+    struct conn *c, *listed = NULL;
     bool any = false;
     while ((c = s->env.close_list)) {
         s->env.close_list = c->next_close;
+        if (c->in_flush_list) {
+            c->next_close = listed;
+            listed = c;
+            continue;
+        }
         if (c->peer_len)
             peers_remove(s->peers, c->peer, c->peer_len);
         conn_free(c);
         any = true;
     }
+    s->env.close_list = listed;
     if (any)
         resume_accepting(s);
 }
@@ -682,6 +689,10 @@ void server_free(struct server *s)
     sched_flush_all(&s->env.sched);
     while (s->env.conns)
         conn_free(s->env.conns);
+    /* the "one" lines clients were never written go back to the caches
+     * while the store still keeps what changes */
+    if (s->env.broker)
+        (void)broker_reroute(s->env.broker, SIZE_MAX);
     budget_free(s->env.budget);
     if (s->env.broker)
         broker_tell_changes(s->env.broker, NULL, NULL); /* what goes now is not a change */

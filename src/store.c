@@ -78,11 +78,12 @@ static void restore_record(void *ctx, const struct record *r, size_t offset)
     buf_unref(c.line);
 }
 
-/* write_all: the whole buffer at the log's end, or -1 with errno */
-static int write_all(int fd, const char *data, size_t len)
+/* write_all: the whole buffer at `at`, or -1 with errno; at a known offset,
+ * so a retry writes over what a failed attempt left */
+static int write_all(int fd, const char *data, size_t len, off_t at)
 {
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = pwrite(fd, data, len, at);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -92,6 +93,7 @@ static int write_all(int fd, const char *data, size_t len)
         }
         data += n;
         len -= (size_t)n;
+        at += n;
     }
     return 0;
 }
@@ -148,7 +150,7 @@ static int read_back(struct store *s, struct reading *rd, char *err, size_t err_
     if (s->end == 0) {
         char head[RECORD_HEAD_LEN];
         record_write_head(head);
-        if (write_all(s->log_fd, head, sizeof(head)) < 0 || fdatasync(s->log_fd) < 0 ||
+        if (write_all(s->log_fd, head, sizeof(head), 0) < 0 || fdatasync(s->log_fd) < 0 ||
             fsync(s->dir_fd) < 0) {
             snprintf(err, err_len, "cannot write %s/log: %s", s->config.dir, strerror(errno));
             return -1;
@@ -199,7 +201,7 @@ static int open_dir(struct store *s, char *err, size_t err_len)
             snprintf(err, err_len, "cannot lock data directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    s->log_fd = openat(s->dir_fd, "log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    s->log_fd = openat(s->dir_fd, "log", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->log_fd < 0) {
         snprintf(err, err_len, "cannot open %s/log: %s", dir, strerror(errno));
         return -1;
@@ -286,11 +288,11 @@ int store_commit(struct store *s)
 {
     if (s->pending_len == 0)
         return 0;
-    if (write_all(s->log_fd, s->pending, s->pending_len) < 0) {
+    if (write_all(s->log_fd, s->pending, s->pending_len, s->end) < 0) {
         int err = errno;
-        /* a record cut in two would be damage once more follow: cut back */
-        if (ftruncate(s->log_fd, s->end) < 0)
-            err = errno;
+        /* a record cut in two would read as damage: cut back (the retry
+         * writes over it anyway, at the same offset) */
+        (void)ftruncate(s->log_fd, s->end);
         uint64_t held;
         if (log_limit_allow(&s->warnings, &held))
             log_warn(s->config.log,

@@ -64,8 +64,8 @@ struct broker_change {
 };
 
 /* broker_change_fn: one change, during the operation that made it; the
- * change and its line are only lent. A cache's oldest entry dropped for a
- * full cache is not told: the rule does it again on restore. */
+ * change and its line are only lent. A full cache dropping its oldest entry
+ * is told too, so a restart with a bigger cache does not bring it back. */
 typedef void (*broker_change_fn)(void *ctx, const struct broker_change *c);
 
 struct broker_config {
@@ -191,6 +191,11 @@ size_t broker_room_bound(const struct broker *b, const struct broker_client *c, 
  * reference and hands the line on at a later broker_reroute. O(1); never
  * fails, so it may be called while memory is being made room for. */
 void broker_return(struct broker *b, struct buf *line);
+
+/* broker_lose_one: a delivery "one" line a closed client was never written
+ * is dropped instead (its client was cut to make room for memory): counted
+ * as lost. O(1). */
+void broker_lose_one(struct broker *b);
 
 /* broker_reroute: up to `budget` returned lines, oldest first, each go to a
  * subscriber of their topic that may take it without breaking its index

@@ -113,7 +113,8 @@ enum conn_eviction {
 
 /* conn_evict_biggest: closes the client holding the most memory, whatever
  * it holds (many small clients fill a budget as well as one big one), with a
- * warning naming the budget `limit`. Any
+ * warning naming the budget `limit`; its unwritten delivery "one" lines are
+ * lost (broker_lose_one), not handed back. Any
  * conn but `requester` has its memory released at once (it is at no point
  * of a command: room is only made between commands); the requester's goes
  * when it is freed. O(clients). */

@@ -32,7 +32,7 @@
 #define RECORD_VERSION 1
 #define RECORD_HEAD_LEN 12 /* magic and version */
 #define RECORD_FRAME_LEN 8 /* body length and checksum */
-#define RECORD_MAX_BODY (1u << 30)
+#define RECORD_MAX_BODY (3u << 30) /* above any line and topic the options allow */
 
 enum record_type {
     RECORD_MESSAGE = 1, /* a message entered its topic's cache */

@@ -36,6 +36,10 @@
  * turn that ended held moves what it queued to the bulk list, written
  * after, for at most SCHED_FLUSH_WORK a pass (a write costs
  * SCHED_WRITE_WORK and a unit a byte), the rest in the next passes, first.
+ * (A conn already on the fresh list when such a turn queues to it stays
+ * there: a busy sender's reply can then be written before its receivers'
+ * lines, which is no promise broken: PROTOCOL.md orders each connection's
+ * own lines, not lines across connections.)
  * Held clients resume only once the bulk list is written, so a busy client
  * cannot queue faster than its receivers are written, and a fan-out to
  * thousands costs the others one bounded share of writes a pass. Each
@@ -130,6 +134,11 @@ static inline size_t sched_read_size(const struct sched *s)
 
 /* sched_want_flush: `c` has output to write; it joins the flush list once. */
 void sched_want_flush(struct sched *s, struct conn *c);
+
+/* sched_unflush: `c` leaves whichever flush list it is on (a conn being
+ * freed). O(conns listed): the loop frees a listed conn only once the
+ * flush has dropped it (server.c, free_closed), so this is a safety net. */
+void sched_unflush(struct sched *s, struct conn *c);
 
 /* sched_flush: one coalesced write per conn on the fresh list, but that
  * with `may_defer` a conn with little queued may wait one pass; then conns

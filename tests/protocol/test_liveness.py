@@ -299,6 +299,34 @@ def test_a_pipelined_fan_out_is_paused_for_the_others(start):
         c.close()
 
 
+def test_receivers_reset_while_waiting_for_their_share_of_writes(start):
+    """A fan-out to 600 subscribers needs more than one pass's share of
+    writes, so receivers wait on the bulk list; half of them reset then.
+    The loop must not free a closed conn still listed (test_sched holds the
+    list to that deterministically; here, under ASan, a use after free would
+    end mqd and stop() would say so), and the others get everything."""
+    server = start("--max-output", "256m")
+    subs = [server.client() for _ in range(600)]
+    for s_ in subs:
+        s_.cmd(command="subscribe", topic="wide", cache=False)
+    for s_ in subs:
+        assert s_.line() == OK
+    busy = server.client()
+    n = 300
+    busy.send("".join(json.dumps({"command": "send", "topic": "wide", "msg": "x" * 8,
+                                  "delivery": "all", "cache": False},
+                                 separators=(",", ":")) + "\n" for _ in range(n)))
+    for s_ in subs[::2]:
+        reset(s_)
+    assert busy.lines(n) == [OK] * n
+    for s_ in subs[1::2][:20]:
+        assert [m["msg"] for m in s_.lines(n)] == ["x" * 8] * n
+    busy.sync()
+    for s_ in (busy, *subs[1::2]):
+        s_.close()
+    assert server.stop() == 0, server.stderr()
+
+
 def test_long_lines_finishing_at_once_are_run_over_several_passes(start):
     """40 connections each send a 1 MiB line but for its newline, then all
     the newlines come at once: the lines are run a few a pass, and the pair's

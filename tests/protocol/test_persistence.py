@@ -117,6 +117,48 @@ def test_a_crash_loses_nothing_a_client_was_told(tmp_path, policy):
         assert server.stop() == 0
 
 
+def test_a_bigger_cache_after_a_restart_brings_nothing_back(tmp_path):
+    server = start(tmp_path, "--cache-size", "2")
+    c = server.client()
+    for i in range(5):
+        send(c, "t", f"m{i}")   # the cache keeps 3 and 4
+    assert server.stop() == 0
+    server = start(tmp_path, "--cache-size", "10")
+    got = replay_all(server.client(), "t")
+    assert [m["index"] for m in got] == [3, 4]
+    assert server.stop() == 0
+    server = start(tmp_path, "--cache-size", "1")   # and a smaller one keeps the newest
+    assert [m["index"] for m in replay_all(server.client(), "t")] == [4]
+    assert server.stop() == 0
+
+
+def test_one_lines_never_written_at_shutdown_go_back_to_the_cache(tmp_path):
+    """A worker behind a backlog takes 300 cached "one" messages in a replay,
+    none written yet, when mqd is stopped: they are handed back to the cache
+    and kept, so nobody loses them."""
+    server = start(tmp_path, "--max-output", "256m", "--cache-size", "1000")
+    pub = server.client()
+    for i in range(300):
+        pub.cmd(command="send", topic="work", msg=f"job {i}", delivery="one")
+    for _ in range(300):
+        assert pub.line() == OK
+    worker = server.client()
+    subscribe(worker, "flood", cache=False)
+    chunk = "z" * (256 * 1024)
+    for _ in range(64):   # 16 MiB: more than its socket takes
+        pub.cmd(command="send", topic="flood", msg=chunk, delivery="all", cache=False)
+    for _ in range(64):
+        assert pub.line() == OK
+    worker.cmd(command="subscribe", topic="work")   # the replay queues behind the flood
+    pub.sync()
+    assert server.stop() == 0
+    worker.close()
+    server = start(tmp_path, "--cache-size", "1000")
+    got = replay_all(server.client(), "work")
+    assert [m["msg"] for m in got] == [f"job {i}" for i in range(300)]
+    assert server.stop() == 0
+
+
 def test_a_second_mqd_on_the_same_directory_is_refused(tmp_path):
     server = start(tmp_path)
     status, out, err = run_mqd("--port", "0", "--data-dir", str(tmp_path))

@@ -1445,6 +1445,52 @@ static void lines_put_back_out_of_order_are_restored_in_order(void **state)
     broker_free(b);
 }
 
+static void a_restored_one_line_is_marked_one_for_re_routing(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(4);
+    char *bytes;
+    const char text[] = "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"m\",\"delivery\":"
+                        "\"one\", \"index\": 3}\r\n";
+    struct buf *line = buf_new(sizeof(text) - 1, &bytes);
+    memcpy(bytes, text, sizeof(text) - 1);
+    struct broker_change c = {BROKER_CACHED, "t", 1, 3, true, line};
+    assert_int_equal(broker_restore(b, &c), BROKER_OK);
+    buf_unref(line);
+    struct broker_client *sub = client(b, 1);
+    assert_int_equal(subscribe(b, sub, "t"), 0);
+    replay(b, sub, "t", -1);
+    assert_int_equal(ndeliveries, 1);
+    assert_true(deliveries[0].line->once); /* so a close before it is written hands it back */
+    broker_client_detach(sub);
+    broker_return(b, buf_ref(deliveries[0].line));
+    reset_deliveries();
+    assert_true(broker_reroute(b, 10));
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.one_recached, 1);
+    broker_free(b);
+}
+
+static void a_malformed_restored_line_is_lost_not_read_past(void **state)
+{
+    (void)state;
+    struct broker *b = make_broker(4);
+    const char *const texts[] = {"", "}\r\n", "x}\r\n", ", \"index\": }\r\n", "{\"a\": 1}\r\n"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char *bytes;
+        struct buf *line = buf_new(strlen(texts[i]), &bytes);
+        memcpy(bytes, texts[i], strlen(texts[i]));
+        line->once = true;
+        broker_return(b, line);
+    }
+    assert_true(broker_reroute(b, 10));
+    struct broker_stats st;
+    broker_get_stats(b, &st);
+    assert_int_equal(st.one_lost, 5);
+    broker_free(b);
+}
+
 static void a_restored_topic_without_a_cache_keeps_its_index(void **state)
 {
     (void)state;
@@ -1522,6 +1568,8 @@ int main(void)
         cmocka_unit_test(returned_lines_left_at_the_end_are_freed),
         cmocka_unit_test(a_broker_restored_from_what_it_told_is_the_same),
         cmocka_unit_test(a_restored_topic_without_a_cache_keeps_its_index),
+        cmocka_unit_test(a_restored_one_line_is_marked_one_for_re_routing),
+        cmocka_unit_test(a_malformed_restored_line_is_lost_not_read_past),
         cmocka_unit_test(lines_put_back_out_of_order_are_restored_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -355,6 +355,38 @@ static void a_light_turns_output_is_written_before_the_bulk(void **state)
     world_free(w);
 }
 
+static void a_conn_freed_while_on_the_bulk_list_leaves_it(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    struct sched *s = &w->env.sched;
+    s->flush_work = 1;
+    run(w, 1, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
+    run(w, 2, "{\"command\":\"subscribe\",\"topic\":\"t\",\"cache\":false}\n");
+    written(s);
+    char *text = sends(3 * ((SCHED_TURN_WORK + 999) / 1000), 1000);
+    endless_pass(s);
+    run(w, 0, text); /* held: 1, 2 and 0 on the bulk list */
+    conn_close(w->conns[2], "test");
+    sched_flush(s, false); /* writes 1 only: 2 and 0 stay listed */
+    assert_true(w->conns[2]->in_flush_list);
+    conn_free(w->conns[2]); /* from the middle (ASan: nothing refers to it after) */
+    w->conns[2] = NULL;
+    sched_flush(s, false);
+    assert_null(s->bulk.head);
+    assert_ptr_equal(s->bulk.tail, &s->bulk.head);
+    /* and the last of a list */
+    endless_pass(s);
+    sched_resume(s);
+    assert_ptr_equal(s->bulk.head, w->conns[1]);
+    conn_free(w->conns[0]);
+    w->conns[0] = NULL;
+    sched_flush_all(s);
+    assert_null(s->bulk.head);
+    free(text);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +398,7 @@ int main(void)
         cmocka_unit_test(held_input_counts_as_the_conns_memory),
         cmocka_unit_test(a_held_turns_output_is_written_after_the_fresh_and_in_shares),
         cmocka_unit_test(a_light_turns_output_is_written_before_the_bulk),
+        cmocka_unit_test(a_conn_freed_while_on_the_bulk_list_leaves_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
