@@ -182,6 +182,31 @@ static void then_the_client_holding_the_most_is_disconnected(void **state)
     world_free(w, b);
 }
 
+static void a_client_cut_for_memory_frees_its_one_lines_too(void **state)
+{
+    (void)state;
+    struct world *w = world_new();
+    /* as above, but conn 2's queue is delivery "one" lines: they must go
+     * with it (counted lost), or cutting it would free nothing */
+    run(w->conns[1], "{\"command\":\"subscribe\",\"topic\":\"a\",\"cache\":false}\n");
+    run(w->conns[2], "{\"command\":\"subscribe\",\"topic\":\"b\",\"cache\":false}\n");
+    send_uncached(w, "a", 400);
+    char line[300];
+    snprintf(line, sizeof(line),
+             "{\"command\":\"send\",\"topic\":\"b\",\"msg\":\"%0200d\",\"delivery\":"
+             "\"one\",\"cache\":false}\n",
+             0);
+    for (int i = 0; i < 800; i++)
+        run(w->conns[0], line);
+    assert_true(conn_memory(w->conns[2]) > conn_memory(w->conns[1]));
+    struct budget *b = budget_over(w, 0);
+    assert_true(budget_make_room(b, 100000, w->conns[0]));
+    assert_true(w->conns[2]->closing);
+    assert_false(w->conns[1]->closing); /* one was enough */
+    assert_int_equal(stats(w).one_lost, 800);
+    world_free(w, b);
+}
+
 static void the_requester_itself_may_be_the_one(void **state)
 {
     (void)state;
@@ -279,6 +304,7 @@ int main(void)
         cmocka_unit_test(without_a_limit_there_is_always_room),
         cmocka_unit_test(cached_messages_go_first_oldest_first),
         cmocka_unit_test(then_the_client_holding_the_most_is_disconnected),
+        cmocka_unit_test(a_client_cut_for_memory_frees_its_one_lines_too),
         cmocka_unit_test(the_requester_itself_may_be_the_one),
         cmocka_unit_test(what_closed_conns_hold_goes_before_anyone_else),
         cmocka_unit_test(room_nobody_asked_for_never_costs_a_client),
