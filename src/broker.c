@@ -702,8 +702,8 @@ static bool recache(struct broker *b, const struct proto_request *req, struct bu
 }
 
 /* hand_to_any: the line to any subscription that may take it, looked for
- * through them all from a random start: the windows above look at 64, and
- * the one that may is sometimes the only one */
+ * through them all from a random start (pick_sub's window looks at 64, and
+ * the one that may is sometimes the only one) */
 static bool hand_to_any(struct broker *b, struct topic *t, struct buf *line, uint64_t index)
 {
     size_t n = t->nsubs;
@@ -730,11 +730,8 @@ static void reroute(struct broker *b, struct buf *line)
         return;
     }
     struct topic *t = find_topic(b, req.topic, req.topic_len);
-    struct sub *s = NULL;
-    if (t && t->nsubs && b->keeping_up)
-        s = pick_sub(b, t, index, true);
-    if (!s && t && t->nsubs) /* none keeping up: any that may take it */
-        s = pick_sub(b, t, index, false);
+    /* one keeping up when the window has one, else any that may take it */
+    struct sub *s = t && t->nsubs && b->keeping_up ? pick_sub(b, t, index, true) : NULL;
     if ((s && hand_to(b, s, line, index)) || (t && hand_to_any(b, t, line, index))) {
         b->one_rerouted++;
         buf_unref(line);

@@ -11,21 +11,29 @@ void ring_init(struct ring *r, size_t max, struct ring_ages *ages)
     r->ages = ages;
 }
 
-/* age_link: the line becomes the newest cached line, held by r. */
-static void age_link(struct ring *r, struct buf *line)
+/* age_link_before: the line enters the age order, held by r, right before
+ * `next` (NULL: as the newest) */
+static void age_link_before(struct ring *r, struct buf *line, struct buf *next)
 {
     struct ring_ages *a = r->ages;
+    struct buf *older = next ? next->older : a->newest;
     line->cached_in = r;
-    line->newer = NULL;
-    line->older = a->newest;
-    if (a->newest)
-        a->newest->newer = line;
+    line->newer = next;
+    line->older = older;
+    if (older)
+        older->newer = line;
     else
         a->oldest = line;
-    a->newest = line;
+    if (next)
+        next->older = line;
+    else
+        a->newest = line;
     a->messages++;
     a->bytes += line->len;
 }
+
+/* age_link: the line becomes the newest cached line, held by r. */
+static void age_link(struct ring *r, struct buf *line) { age_link_before(r, line, NULL); }
 
 /* age_unlink: the line leaves the age order, and its reference is dropped. */
 static inline void age_unlink(struct ring *r, struct buf *line)
@@ -116,23 +124,6 @@ void ring_push(struct ring *r, struct buf *line, uint64_t index, bool once)
     age_link(r, line);
 }
 
-/* age_link_before: `line` enters the age order right before `next`, a line
- * of the same ring, so that the ring's order stays the age order */
-static void age_link_before(struct ring *r, struct buf *line, struct buf *next)
-{
-    struct ring_ages *a = r->ages;
-    line->cached_in = r;
-    line->newer = next;
-    line->older = next->older;
-    if (next->older)
-        next->older->newer = line;
-    else
-        a->oldest = line;
-    next->older = line;
-    a->messages++;
-    a->bytes += line->len;
-}
-
 bool ring_insert(struct ring *r, struct buf *line, uint64_t index, bool once)
 {
     if (r->max == 0 || (r->len == r->max && index < ring_at(r, 0)->index)) {
@@ -148,10 +139,8 @@ bool ring_insert(struct ring *r, struct buf *line, uint64_t index, bool once)
     }
     *ring_at(r, at) = (struct ring_entry){.line = line, .index = index, .once = once};
     r->len++;
-    if (at + 1 < r->len)
-        age_link_before(r, line, ring_at(r, at + 1)->line);
-    else
-        age_link(r, line);
+    /* before its successor in the ring, so the ring's order stays the age order */
+    age_link_before(r, line, at + 1 < r->len ? ring_at(r, at + 1)->line : NULL);
     return true;
 }
 

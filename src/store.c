@@ -282,8 +282,6 @@ void store_tell(void *store, const struct broker_change *c)
     s->pending_len += record_encode(&r, s->pending + s->pending_len);
 }
 
-bool store_pending(const struct store *s) { return s->pending_len > 0; }
-
 int store_commit(struct store *s)
 {
     if (s->pending_len == 0)

@@ -59,9 +59,6 @@ struct store *store_open(const struct store_config *config, store_restore_fn res
  * `store` is the context). Out of memory it is lost, and said so. */
 void store_tell(void *store, const struct broker_change *c);
 
-/* store_pending: whether changes wait for a commit. */
-bool store_pending(const struct store *s);
-
 /* store_commit: writes what was told since the last commit, in one write,
  * and with STORE_FSYNC_ALWAYS syncs it. 0, or -1 when it could not (kept
  * for the next commit). */
