@@ -62,12 +62,13 @@ struct broker {
     broker_queue_growth_fn queue_growth;
     broker_keeping_up_fn keeping_up;
     broker_change_fn changed;
+    broker_room_fn room;
     void *change_ctx;
     uint64_t messages_received;
     uint64_t messages_delivered;
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
-    struct broker_client *departing; /* detached, leaving their topics step by step */
+    struct broker_client *departing;      /* detached, leaving their topics step by step */
     struct buf *returned, *returned_tail; /* "one" lines to re-route, oldest first */
     uint64_t one_rerouted;
     uint64_t one_recached;
@@ -117,15 +118,16 @@ struct broker *broker_new(const struct broker_config *config)
     /* with --max-subscriptions, a client's subscription array doubles to
      * at most twice it: a constant */
     size_t client_array = 2 * 2 * b->max_subscriptions * sizeof(struct sub *);
-    b->room_constant = client_array + sizeof(struct buf) + sizeof(struct sub) +
-                       4 * BLOCK_OVERHEAD +
-                       sizeof(struct topic) + (first_ring + b->cache_size) * sizeof(struct ring_entry) +
+    b->room_constant = client_array + sizeof(struct buf) + sizeof(struct sub) + 4 * BLOCK_OVERHEAD +
+                       sizeof(struct topic) +
+                       (first_ring + b->cache_size) * sizeof(struct ring_entry) +
                        4 * sizeof(struct sub *);
     b->random_state = config->random_seed ? config->random_seed : 0x9E3779B97F4A7C15ULL;
     b->deliver = config->deliver;
     b->queue_growth = config->queue_growth;
     b->keeping_up = config->keeping_up;
     b->changed = config->changed;
+    b->room = config->room;
     b->change_ctx = config->change_ctx;
     return b;
 }
@@ -173,8 +175,8 @@ static struct topic *find_topic(const struct broker *b, const char *name, size_t
 
 /* create_topic: a new topic, with
  * the next index a retired one of that name had. */
-static enum broker_status create_topic(struct broker *b, const char *name, size_t len,
-                                       bool counts, struct topic **out)
+static enum broker_status create_topic(struct broker *b, const char *name, size_t len, bool counts,
+                                       struct topic **out)
 {
     struct topic *t;
     if (counts && b->max_topics && b->topics->count >= b->max_topics)
@@ -199,8 +201,7 @@ static enum broker_status create_topic(struct broker *b, const char *name, size_
  * command cannot leave it alive (a send that caches nothing to a topic nobody
  * is subscribed to: it is freed again at once) */
 static inline enum broker_status find_or_create_topic(struct broker *b, const char *name,
-                                                      size_t len, bool counts,
-                                                      struct topic **out)
+                                                      size_t len, bool counts, struct topic **out)
 {
     *out = find_topic(b, name, len);
     return *out ? BROKER_OK : create_topic(b, name, len, counts, out);
@@ -222,8 +223,6 @@ static void free_topic_if_unused(struct broker *b, struct topic *t)
 }
 
 size_t broker_client_subscriptions(const struct broker_client *c) { return c->nsubs; }
-
-
 
 struct broker_client *broker_client_new(struct broker *b, void *ctx)
 {
@@ -247,7 +246,12 @@ static void tell(struct broker *b, enum broker_change_kind kind, const struct to
 {
     if (!b->changed)
         return;
-    struct broker_change c = {kind, t->name, t->name_len, index, once, line};
+    struct broker_change c = {.kind = kind,
+                              .topic = t->name,
+                              .topic_len = t->name_len,
+                              .index = index,
+                              .once = once,
+                              .line = line};
     b->changed(b->change_ctx, &c);
 }
 
@@ -429,19 +433,17 @@ static size_t ring_growth(const struct ring *r)
     return (cap < r->max ? cap : r->max) * sizeof(struct ring_entry);
 }
 
-
-size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
-                          const char *name, size_t len, size_t line_len)
+size_t broker_room_needed(const struct broker *b, const struct broker_client *c, const char *name,
+                          size_t len, size_t line_len)
 {
     const struct topic *t = find_topic(b, name, len);
-    size_t need = line_len + sizeof(struct buf) + sizeof(struct sub) +
-                  table_insert_cost(b->subs) + retired_reserve_cost(b->retired) +
+    size_t need = line_len + sizeof(struct buf) + sizeof(struct sub) + table_insert_cost(b->subs) +
+                  retired_reserve_cost(b->retired) +
                   array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD;
     if (b->queue_growth) /* a reply, and a replay of the whole cache */
         need += b->queue_growth(c->ctx, (t ? t->cache.len : 0) + 1);
     if (t) {
-        need += ring_growth(&t->cache) +
-                array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
+        need += ring_growth(&t->cache) + array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
         for (size_t i = 0; b->queue_growth && i < t->nsubs; i++) { /* the fan-out */
             void *ctx = t->subs[i]->key.client->ctx;
             need += ctx ? b->queue_growth(ctx, 1) : 0;
@@ -468,8 +470,8 @@ size_t broker_room_bound(const struct broker *b, const struct broker_client *c, 
      * were added up once (room_constant), an existing topic's subscriber
      * array doubles at most to twice all subscriptions, and a table's growth
      * is taken as due */
-    return line_len + len + b->room_constant + table_doubling(b->topics) +
-           table_doubling(b->subs) + (b->subs->count + 4) * (2 * sizeof(struct sub *)) +
+    return line_len + len + b->room_constant + table_doubling(b->topics) + table_doubling(b->subs) +
+           (b->subs->count + 4) * (2 * sizeof(struct sub *)) +
            (b->subs->count + 1) * per_subscription + (b->cache_size + 1) * per_line +
            b->retired_cost +
            (b->max_subscriptions ? 0 : array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4));
@@ -604,6 +606,11 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
         !(line = build_line(m, t->next_index))) {
         free_topic_if_unused(b, t);
         return BROKER_NO_MEMORY;
+    }
+    if (b->room && !b->room(b->change_ctx, t->name_len, line->len)) {
+        buf_unref(line);
+        free_topic_if_unused(b, t);
+        return BROKER_NOT_KEPT;
     }
     uint64_t index = t->next_index++;
     b->messages_received++;
@@ -768,9 +775,10 @@ bool broker_evict_oldest(struct broker *b, bool *was_one)
     return true;
 }
 
-void broker_tell_changes(struct broker *b, broker_change_fn fn, void *ctx)
+void broker_tell_changes(struct broker *b, broker_change_fn fn, broker_room_fn room, void *ctx)
 {
     b->changed = fn;
+    b->room = room;
     b->change_ctx = ctx;
 }
 
@@ -790,8 +798,28 @@ static enum broker_status restore_cached(struct topic *t, const struct broker_ch
     return BROKER_OK;
 }
 
+/* restore_retired: a retired topic's change, which names no topic */
+static enum broker_status restore_retired(struct broker *b, const struct broker_change *c)
+{
+    switch (c->kind) {
+    case BROKER_HASH_KEY:
+        if (retired_set_key(b->retired, c->key) < 0)
+            return BROKER_OUT_OF_ORDER;
+        break;
+    case BROKER_RETIRED:
+        if (retired_restore(b->retired, c->hash, c->index) < 0)
+            return BROKER_NO_MEMORY;
+        break;
+    default: (void)retired_raise_floor(b->retired, (size_t)c->hash, c->index); break;
+    }
+    b->retired_cost = retired_reserve_cost(b->retired);
+    return BROKER_OK;
+}
+
 enum broker_status broker_restore(struct broker *b, const struct broker_change *c)
 {
+    if (c->kind >= BROKER_HASH_KEY)
+        return restore_retired(b, c);
     struct topic *t;
     enum broker_status status = find_or_create_topic(b, c->topic, c->topic_len, false, &t);
     if (status != BROKER_OK)
@@ -811,9 +839,61 @@ enum broker_status broker_restore(struct broker *b, const struct broker_change *
             t->next_index = c->index + 1;
         ring_remove_index(&t->cache, c->index);
         break;
+    default: break; /* restore_retired's */
     }
     free_topic_if_unused(b, t);
     return status;
+}
+
+struct kept_walk {
+    broker_change_fn fn;
+    void *ctx;
+};
+
+static void tell_retired(void *ctx, uint64_t hash, uint64_t next_index)
+{
+    struct kept_walk *w = ctx;
+    struct broker_change c = {
+        .kind = BROKER_RETIRED, .topic = "", .index = next_index, .hash = hash};
+    w->fn(w->ctx, &c);
+}
+
+static void tell_floor(void *ctx, size_t bucket, uint64_t floor)
+{
+    struct kept_walk *w = ctx;
+    struct broker_change c = {.kind = BROKER_FLOOR, .topic = "", .index = floor, .hash = bucket};
+    w->fn(w->ctx, &c);
+}
+
+/* tell_topic: what rebuilds one live topic: its next index, then its cache */
+static void tell_topic(const struct topic *t, broker_change_fn fn, void *ctx)
+{
+    if (t->next_index == 0)
+        return; /* nothing sent yet: nothing to keep */
+    struct broker_change c = {
+        .kind = BROKER_INDEXED, .topic = t->name, .topic_len = t->name_len, .index = t->next_index};
+    fn(ctx, &c);
+    c.kind = BROKER_CACHED;
+    for (size_t i = 0; i < t->cache.len; i++) {
+        const struct ring_entry *e = ring_at(&t->cache, i);
+        c.index = e->index;
+        c.once = e->once;
+        c.line = e->line;
+        fn(ctx, &c);
+    }
+}
+
+void broker_each_kept(const struct broker *b, broker_change_fn fn, void *ctx)
+{
+    struct broker_change key = {
+        .kind = BROKER_HASH_KEY, .topic = "", .key = retired_key(b->retired)};
+    fn(ctx, &key);
+    struct kept_walk w = {fn, ctx};
+    retired_each(b->retired, tell_retired, tell_floor, &w);
+    struct topic *t;
+    size_t cursor = 0;
+    while ((t = table_next(b->topics, &cursor)))
+        tell_topic(t, fn, ctx);
 }
 
 void broker_get_stats(const struct broker *b, struct broker_stats *out)

@@ -222,6 +222,8 @@ static enum proto_reply broker_reply(enum broker_status status)
     case BROKER_NO_MEMORY: break;
     case BROKER_TOO_MANY_TOPICS: return PROTO_REPLY_TOO_MANY_TOPICS;
     case BROKER_TOO_MANY_SUBSCRIPTIONS: return PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS;
+    case BROKER_NOT_KEPT: return PROTO_REPLY_NOT_PERSISTED;
+    case BROKER_OUT_OF_ORDER: break; /* restores only */
     }
     return PROTO_REPLY_NO_MEMORY;
 }

@@ -3,6 +3,7 @@
 #include "mqd/log.h"
 #include "mqd/options.h"
 #include "mqd/server.h"
+#include "mqd/check.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -52,6 +53,7 @@ static int serve(const struct options *o)
         .idle_timeout = o->idle_timeout,
         .data_dir = o->data_dir,
         .fsync = o->fsync,
+        .compact_min = o->compact_min,
         .metrics = o->metrics.on ? &o->metrics.at : NULL,
         .log = &log,
     };
@@ -85,6 +87,8 @@ int main(int argc, char *argv[])
     } else if (o.version) {
         printf("mqd %s\n", MQD_VERSION);
         rc = 0;
+    } else if (o.check_data) {
+        rc = check_data(o.check_data, stdout);
     } else {
         rc = serve(&o);
     }

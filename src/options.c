@@ -188,6 +188,10 @@ static const struct option_spec specs[] = {
     {.name = "idle-timeout", .set = set_unsigned, .field = FIELD(idle_timeout), .max = MAX_SECONDS},
     {.name = "data-dir", .set = set_text, .field = FIELD(data_dir)},
     {.name = "fsync", .set = set_fsync, .field = FIELD(fsync)},
+    {.name = "compact-min", .set = set_size, .field = FIELD(compact_min), .min = 4096,
+     .max = SIZE_MAX / 2},
+    {.name = "check-data", .set = set_text, .field = FIELD(check_data),
+     .command_line_only = true},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
     {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
@@ -246,6 +250,11 @@ void options_usage(FILE *out)
             "                      restarts and crashes (default off)\n"
             "  --fsync POLICY      with --data-dir: always, everysec or no (default\n"
             "                      everysec): what a power cut may lose\n"
+            "  --compact-min SIZE  with --data-dir: compact the logs into a snapshot\n"
+            "                      once they pass SIZE and the last snapshot\n"
+            "                      (default 64M)\n"
+            "  --check-data DIR    check a data directory, print what it holds and\n"
+            "                      exit: 0 clean, 1 a torn tail, 2 damaged\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -422,6 +431,7 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
         .max_subscriptions = OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS,
         .tcp_keepalive = OPTIONS_DEFAULT_TCP_KEEPALIVE,
         .fsync = STORE_FSYNC_EVERYSEC,
+        .compact_min = STORE_DEFAULT_COMPACT_MIN,
         .log_level = LOG_LEVEL_INFO,
     };
     /* read first to find --config and to report command line errors before

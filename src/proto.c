@@ -190,6 +190,7 @@ void proto_request_release(struct proto_request *req)
 #define REASON_TOPIC_TOO_LONG "Topic too long"
 #define REASON_TOO_MANY_TOPICS "Too many topics"
 #define REASON_TOO_MANY_SUBSCRIPTIONS "Too many subscriptions"
+#define REASON_NOT_PERSISTED "Could not persist"
 #define REPLY_FAILURE(reason) "{\"success\": false, \"reason\": \"" reason "\"}\r\n"
 
 /* never written: static bufs ignore ref and unref */
@@ -205,6 +206,7 @@ static struct buf replies[] = {
     [PROTO_REPLY_TOO_MANY_TOPICS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_TOPICS)),
     [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] =
         BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_SUBSCRIPTIONS)),
+    [PROTO_REPLY_NOT_PERSISTED] = BUF_STATIC(REPLY_FAILURE(REASON_NOT_PERSISTED)),
 };
 
 static const char *const reasons[] = {
@@ -218,6 +220,7 @@ static const char *const reasons[] = {
     [PROTO_REPLY_TOPIC_TOO_LONG] = REASON_TOPIC_TOO_LONG,
     [PROTO_REPLY_TOO_MANY_TOPICS] = REASON_TOO_MANY_TOPICS,
     [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] = REASON_TOO_MANY_SUBSCRIPTIONS,
+    [PROTO_REPLY_NOT_PERSISTED] = REASON_NOT_PERSISTED,
 };
 
 const char *proto_reply_reason(enum proto_reply reply) { return reasons[reply]; }

@@ -38,8 +38,14 @@ static uint64_t get_u64(const char *in)
 static size_t body_size(const struct record *r)
 {
     size_t n = BODY_FIXED + (size_t)r->topic_len;
-    if (r->type == RECORD_MESSAGE)
-        n += 1 + (size_t)r->line_len;
+    switch (r->type) {
+    case RECORD_MESSAGE: return n + 1 + (size_t)r->line_len;
+    case RECORD_RETIRED:
+    case RECORD_FLOOR: return n + 8;
+    case RECORD_HASH_KEY: return n + RECORD_KEY_LEN;
+    case RECORD_INDEX:
+    case RECORD_REMOVED: break;
+    }
     return n;
 }
 
@@ -57,9 +63,17 @@ size_t record_encode(const struct record *r, char *out)
     put_u32(b + 1, r->topic_len);
     memcpy(b + 5, r->topic, r->topic_len);
     put_u64(b + 5 + r->topic_len, r->index);
-    if (r->type == RECORD_MESSAGE) {
-        b[BODY_FIXED + r->topic_len] = (char)r->flags;
-        memcpy(b + BODY_FIXED + r->topic_len + 1, r->line, r->line_len);
+    char *after = b + BODY_FIXED + r->topic_len;
+    switch (r->type) {
+    case RECORD_MESSAGE:
+        after[0] = (char)r->flags;
+        memcpy(after + 1, r->line, r->line_len);
+        break;
+    case RECORD_RETIRED:
+    case RECORD_FLOOR: put_u64(after, r->hash); break;
+    case RECORD_HASH_KEY: memcpy(after, r->key, RECORD_KEY_LEN); break;
+    case RECORD_INDEX:
+    case RECORD_REMOVED: break;
     }
     put_u32(out, (uint32_t)body);
     put_u32(out + 4, crc32c(b, body));
@@ -96,6 +110,17 @@ static enum record_status parse_body(const char *b, size_t len, struct record *r
         return RECORD_OK;
     case RECORD_INDEX:
     case RECORD_REMOVED: return rest == 0 ? RECORD_OK : RECORD_BAD;
+    case RECORD_RETIRED:
+    case RECORD_FLOOR:
+        if (rest != 8 || r->topic_len != 0)
+            return RECORD_BAD;
+        r->hash = get_u64(after);
+        return RECORD_OK;
+    case RECORD_HASH_KEY:
+        if (rest != RECORD_KEY_LEN || r->topic_len != 0)
+            return RECORD_BAD;
+        r->key = (const uint8_t *)after;
+        return RECORD_OK;
     }
     return RECORD_BAD;
 }

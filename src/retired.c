@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#define FLOOR_BUCKETS 4096
 #define MIN_SLOTS 64
 
 struct slot {
@@ -20,7 +19,7 @@ struct retired {
     size_t max_entries;
     uint64_t folded;
     uint8_t key[SIPHASH_KEY_LEN];
-    uint64_t floors[FLOOR_BUCKETS];
+    uint64_t floors[RETIRED_BUCKETS];
 };
 
 struct retired *retired_new(size_t max_entries, const uint8_t key[SIPHASH_KEY_LEN])
@@ -49,10 +48,7 @@ static uint64_t name_hash(const struct retired *r, const char *name, size_t len)
 
 /* floor_of: the bucket of the floors a hash falls into; the low bits pick
  * the slot, so the high ones pick the bucket */
-static uint64_t *floor_of(struct retired *r, uint64_t hash)
-{
-    return &r->floors[hash >> 52];
-}
+static uint64_t *floor_of(struct retired *r, uint64_t hash) { return &r->floors[hash >> 52]; }
 
 /* find: the slot holding `hash`, or the empty slot where it would go. */
 static struct slot *find(const struct retired *r, uint64_t hash)
@@ -165,6 +161,69 @@ uint64_t retired_take(struct retired *r, const char *name, size_t len, bool *res
     r->reserved++;
     *reserved = true;
     return next_index;
+}
+
+const uint8_t *retired_key(const struct retired *r) { return r->key; }
+
+void retired_each(const struct retired *r, retired_entry_fn entry, retired_floor_fn floor,
+                  void *ctx)
+{
+    for (size_t i = 0; r->slots && i <= r->mask; i++) {
+        if (r->slots[i].hash)
+            entry(ctx, r->slots[i].hash, r->slots[i].next_index);
+    }
+    for (size_t b = 0; b < RETIRED_BUCKETS; b++) {
+        if (r->floors[b])
+            floor(ctx, b, r->floors[b]);
+    }
+}
+
+int retired_set_key(struct retired *r, const uint8_t key[SIPHASH_KEY_LEN])
+{
+    if (r->count || r->reserved || r->folded)
+        return -1;
+    for (size_t b = 0; b < RETIRED_BUCKETS; b++) {
+        if (r->floors[b])
+            return -1;
+    }
+    memcpy(r->key, key, SIPHASH_KEY_LEN);
+    return 0;
+}
+
+int retired_restore(struct retired *r, uint64_t hash, uint64_t next_index)
+{
+    hash = hash ? hash : 1;
+    if (r->slots && r->count) {
+        struct slot *s = find(r, hash);
+        if (s->hash) {
+            if (s->next_index < next_index)
+                s->next_index = next_index;
+            return 0;
+        }
+    }
+    enum retired_reservation room = retired_reserve(r);
+    if (room == RETIRED_NO_MEMORY)
+        return -1;
+    if (room == RETIRED_FULL) {
+        uint64_t *floor = floor_of(r, hash);
+        if (*floor < next_index)
+            *floor = next_index;
+        r->folded++;
+        return 0;
+    }
+    r->reserved--;
+    *find(r, hash) = (struct slot){hash, next_index};
+    r->count++;
+    return 0;
+}
+
+int retired_raise_floor(struct retired *r, size_t bucket, uint64_t floor)
+{
+    if (bucket >= RETIRED_BUCKETS)
+        return -1;
+    if (r->floors[bucket] < floor)
+        r->floors[bucket] = floor;
+    return 0;
 }
 
 size_t retired_count(const struct retired *r) { return r->count; }

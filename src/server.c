@@ -36,6 +36,8 @@
 #define DEPART_PER_PASS 4096
 /* delivery "one" lines of closed clients re-routed per loop pass */
 #define REROUTE_PER_PASS 4096
+/* while the store cannot write, the loop tries again this often (ms) */
+#define STORE_RETRY_MS 100
 /* what a new connection takes: the conn, its broker client, the allocator's
  * share of both */
 #define CONN_ROOM (sizeof(struct conn) + 256)
@@ -118,6 +120,11 @@ static int open_listener(struct server *s, char *err, size_t err_len)
 static int open_signals(struct server *s)
 {
     struct sigaction ignore = {.sa_handler = SIG_IGN};
+    struct sigaction deflt = {.sa_handler = SIG_DFL};
+    /* the store waits for its compaction child: SIGCHLD must not be
+     * ignored, even if whoever started mqd ignored it */
+    if (sigaction(SIGCHLD, &deflt, NULL) < 0)
+        return -1;
     sigemptyset(&ignore.sa_mask);
     if (sigaction(SIGPIPE, &ignore, NULL) < 0)
         return -1;
@@ -253,18 +260,28 @@ static int restore_change(void *broker, const struct broker_change *c)
     return broker_restore(broker, c) == BROKER_OK ? 0 : -1;
 }
 
+/* walk_broker: the whole kept state, for a compaction's snapshot */
+static void walk_broker(void *broker, broker_change_fn fn, void *ctx)
+{
+    broker_each_kept(broker, fn, ctx);
+}
+
 /* open_store: --data-dir read back into the broker, which then tells it
- * every change */
+ * every change and asks it for room before each send */
 static int open_store(struct server *s, char *err, size_t err_len)
 {
     if (!s->config.data_dir)
         return 0;
-    struct store_config sc = {
-        .dir = s->config.data_dir, .fsync = s->config.fsync, .log = s->config.log};
+    struct store_config sc = {.dir = s->config.data_dir,
+                              .fsync = s->config.fsync,
+                              .compact_min = s->config.compact_min,
+                              .log = s->config.log,
+                              .walk = walk_broker,
+                              .walk_state = s->env.broker};
     s->store = store_open(&sc, restore_change, s->env.broker, err, err_len);
     if (!s->store)
         return -1;
-    broker_tell_changes(s->env.broker, store_tell, s->store);
+    broker_tell_changes(s->env.broker, store_tell, store_room, s->store);
     return 0;
 }
 
@@ -277,11 +294,11 @@ static int make_peers(struct server *s)
     return s->peers ? 0 : -1;
 }
 
-/* open_tick: a timerfd firing once a second, for --idle-timeout and
- * --fsync everysec */
+/* open_tick: a timerfd firing once a second, for --idle-timeout and the
+ * store (its everysec syncs, its compactions) */
 static int open_tick(struct server *s)
 {
-    if (!s->config.idle_timeout && !(s->store && s->config.fsync == STORE_FSYNC_EVERYSEC))
+    if (!s->config.idle_timeout && !s->store)
         return 0;
     s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec every_second = {{1, 0}, {1, 0}};
@@ -614,9 +631,12 @@ static void end_pass(struct server *s, bool may_defer)
     sched_resume(&s->env.sched);
     /* the pass's records reach the kernel (and the disk, with --fsync
      * always) before any of its replies or deliveries is written */
-    if (s->store)
-        (void)store_commit(s->store); /* a failure was said; kept to try again */
-    sched_flush(&s->env.sched, may_defer);
+    if (s->store && store_commit(s->store) < 0) {
+        /* a failure was said; nothing of the pass may be told until its
+         * records are written: the output waits for a later commit */
+    } else {
+        sched_flush(&s->env.sched, may_defer);
+    }
     free_closed(s);
     s->departed = broker_depart(s->env.broker, DEPART_PER_PASS);
     s->rerouted = broker_reroute(s->env.broker, REROUTE_PER_PASS);
@@ -645,7 +665,10 @@ int server_run(struct server *s)
         /* with input or output held back or clients still leaving their
          * topics, only look for more input; block once everything is done */
         bool pending = sched_pending(&s->env.sched) || !s->departed || !s->rerouted;
-        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, pending ? 0 : -1);
+        int timeout = pending ? 0 : -1;
+        if (s->store && store_failing(s->store))
+            timeout = STORE_RETRY_MS; /* a commit is tried again this soon */
+        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
         uint64_t woke = now_ns();
         read_clock(s);
         sched_pass_begin(&s->env.sched);
@@ -695,7 +718,7 @@ void server_free(struct server *s)
         (void)broker_reroute(s->env.broker, SIZE_MAX);
     budget_free(s->env.budget);
     if (s->env.broker)
-        broker_tell_changes(s->env.broker, NULL, NULL); /* what goes now is not a change */
+        broker_tell_changes(s->env.broker, NULL, NULL, NULL); /* what goes now is not a change */
     store_free(s->store);
     broker_free(s->env.broker);
     httpd_free(s->metrics);

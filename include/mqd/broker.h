@@ -52,6 +52,11 @@ enum broker_change_kind {
     BROKER_CACHED,   /* a message entered its topic's cache: index, once, line */
     BROKER_INDEXED,  /* a send not cached: the topic's next index is now `index` */
     BROKER_UNCACHED, /* the cached message `index` left the cache (taken, evicted) */
+    /* told only by broker_each_kept: the retired topics, kept without
+     * their names (retired.h), and the key their names are hashed with */
+    BROKER_HASH_KEY, /* key */
+    BROKER_RETIRED,  /* a retired topic: its name's hash, its next index */
+    BROKER_FLOOR,    /* retired topics' bucket `hash` starts at `index` */
 };
 
 struct broker_change {
@@ -61,12 +66,21 @@ struct broker_change {
     uint64_t index;
     bool once;        /* CACHED: delivery "one" */
     struct buf *line; /* CACHED: the delivered line */
+    uint64_t hash;    /* RETIRED: the name's hash; FLOOR: the bucket */
+    const uint8_t *key; /* HASH_KEY: SIPHASH_KEY_LEN bytes */
 };
 
 /* broker_change_fn: one change, during the operation that made it; the
  * change and its line are only lent. A full cache dropping its oldest entry
  * is told too, so a restart with a bigger cache does not bring it back. */
 typedef void (*broker_change_fn)(void *ctx, const struct broker_change *c);
+
+/* broker_room_fn: whether the keeper of changes has room for those of a
+ * send of a `line_len`-byte line to a topic named in `topic_len` bytes,
+ * asked (with the change context) before the send changes anything: false
+ * refuses the send with BROKER_NOT_KEPT. Only sends are asked: what a
+ * subscribe or a departure changes is kept as well as it can be. */
+typedef bool (*broker_room_fn)(void *ctx, size_t topic_len, size_t line_len);
 
 struct broker_config {
     size_t cache_size; /* messages kept per topic; 0 caches nothing */
@@ -79,6 +93,7 @@ struct broker_config {
     broker_queue_growth_fn queue_growth; /* NULL: queues cost nothing */
     broker_keeping_up_fn keeping_up;     /* NULL: every subscriber is */
     broker_change_fn changed;            /* NULL: nothing is kept */
+    broker_room_fn room;                 /* NULL: always room */
     void *change_ctx;
 };
 
@@ -87,6 +102,8 @@ enum broker_status {
     BROKER_NO_MEMORY = -1,
     BROKER_TOO_MANY_TOPICS = -2,
     BROKER_TOO_MANY_SUBSCRIPTIONS = -3,
+    BROKER_OUT_OF_ORDER = -4, /* broker_restore: a hash key after retired topics */
+    BROKER_NOT_KEPT = -5,     /* broker_send: the changes' keeper has no room */
 };
 
 /* the bytes a delivered line adds to the sender's object at most: ', "index": ',
@@ -166,7 +183,8 @@ struct broker_message {
 /* broker_send: gives the message the topic's next index and delivers it by the
  * rules of its delivery, then caches it when they say so. The delivered line
  * is the sender's object with "index" added, ended by "\r\n". BROKER_OK, or
- * BROKER_NO_MEMORY or BROKER_TOO_MANY_TOPICS (then no index was used). */
+ * BROKER_NO_MEMORY, BROKER_TOO_MANY_TOPICS or BROKER_NOT_KEPT (then no index
+ * was used). */
 enum broker_status broker_send(struct broker *b, const struct broker_message *m);
 
 /* broker_room_needed: at most how many bytes a subscribe by `c` to this
@@ -214,9 +232,15 @@ bool broker_reroute(struct broker *b, size_t budget);
  * of index order or one that left the cache. */
 enum broker_status broker_restore(struct broker *b, const struct broker_change *c);
 
+/* broker_each_kept: tells `fn` the changes that rebuild everything a
+ * restart keeps, as broker_restore takes them: the hash key, the retired
+ * topics and floors, then each live topic's next index and cached
+ * messages, oldest first. Changes nothing. O(topics + cached + retired). */
+void broker_each_kept(const struct broker *b, broker_change_fn fn, void *ctx);
+
 /* broker_tell_changes: from now on, tells changes to `fn` (NULL: to nobody),
  * as config.changed does: set once what was kept has been restored. */
-void broker_tell_changes(struct broker *b, broker_change_fn fn, void *ctx);
+void broker_tell_changes(struct broker *b, broker_change_fn fn, broker_room_fn room, void *ctx);
 
 /* broker_evict_oldest: drops the oldest cached message of all topics, for
  * memory. False when nothing is cached. *was_one tells whether it was a

@@ -65,6 +65,8 @@ struct options {
     unsigned idle_timeout;          /* seconds, 0: off */
     const char *data_dir;           /* NULL: nothing kept across restarts */
     enum store_fsync fsync;
+    size_t compact_min;
+    const char *check_data; /* --check-data DIR: check it and exit */
     enum log_level log_level;
     struct options_endpoint metrics; /* where to serve /metrics */
     bool help;

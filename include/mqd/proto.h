@@ -57,6 +57,7 @@ enum proto_reply {
     PROTO_REPLY_TOPIC_TOO_LONG,         /* mqd extensions: the topic quotas */
     PROTO_REPLY_TOO_MANY_TOPICS,
     PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS,
+    PROTO_REPLY_NOT_PERSISTED,          /* mqd extension: --data-dir cannot keep a send */
     PROTO_REPLY_COUNT, /* not a reply: the size of a table indexed by reply */
 };
 

@@ -10,10 +10,16 @@
  *
  * and a body:
  *
- *     u8 type | u32 topic length | topic | u64 index | MESSAGE only: u8 flags, line
+ *     u8 type | u32 topic length | topic | u64 index | then by type:
+ *         MESSAGE: u8 flags, line        RETIRED, FLOOR: u64 hash
+ *         HASH_KEY: 16 bytes of key
  *
  * where the line, to the end of the body, is the delivered line exactly as
- * subscribers receive it ("\r\n" included). A body is at most
+ * subscribers receive it ("\r\n" included). A log holds MESSAGE, INDEX and
+ * REMOVED records; a snapshot (the live state, written by compaction) holds
+ * INDEX and MESSAGE records of the live topics and, since a retired topic is
+ * kept only as a keyed hash of its name (retired.h), its HASH_KEY, RETIRED
+ * and FLOOR records, which carry no topic. A body is at most
  * RECORD_MAX_BODY bytes; anything else about it (an unknown type or flag, a
  * topic running past the body, bytes after an index) makes it bad.
  *
@@ -38,7 +44,12 @@ enum record_type {
     RECORD_MESSAGE = 1, /* a message entered its topic's cache */
     RECORD_INDEX = 2,   /* a topic's next index is `index` (a send not cached, a snapshot) */
     RECORD_REMOVED = 3, /* the cached message `index` left the cache (taken, or evicted) */
+    RECORD_HASH_KEY = 4, /* the key retired topics' names are hashed with: `key` */
+    RECORD_RETIRED = 5,  /* a retired topic: its name's `hash`, its next index `index` */
+    RECORD_FLOOR = 6,    /* the floor of retired topics' bucket `hash` is `index` */
 };
+
+#define RECORD_KEY_LEN 16 /* SIPHASH_KEY_LEN */
 
 #define RECORD_ONE 0x01 /* MESSAGE flag: delivery "one" */
 
@@ -50,6 +61,8 @@ struct record {
     uint8_t flags;     /* MESSAGE */
     const char *line;  /* MESSAGE: the delivered line */
     uint32_t line_len;
+    uint64_t hash;     /* RETIRED: the name's hash; FLOOR: the bucket */
+    const uint8_t *key; /* HASH_KEY: RECORD_KEY_LEN bytes */
 };
 
 /* record_size: the bytes record_encode writes for `r`; 0 when the body

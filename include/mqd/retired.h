@@ -69,6 +69,35 @@ void retired_put(struct retired *r, const char *name, size_t len, uint64_t next_
  * reservation (*reserved true); else its bucket's floor (*reserved false). */
 uint64_t retired_take(struct retired *r, const char *name, size_t len, bool *reserved);
 
+/* the store's whole state, for a snapshot (the data directory's
+ * compaction) and to be handed back when it is read: the key, each topic
+ * kept as its hash and next index, and each floor above 0 */
+typedef void (*retired_entry_fn)(void *ctx, uint64_t hash, uint64_t next_index);
+typedef void (*retired_floor_fn)(void *ctx, size_t bucket, uint64_t floor);
+
+/* retired_key: the key names are hashed with (SIPHASH_KEY_LEN bytes). */
+const uint8_t *retired_key(const struct retired *r);
+
+/* retired_each: every entry kept, then every floor above 0. O(slots + 4096). */
+void retired_each(const struct retired *r, retired_entry_fn entry, retired_floor_fn floor,
+                  void *ctx);
+
+/* retired_set_key: names are hashed with `key` from now on; only while
+ * nothing is kept, reserved or folded (a snapshot's state is read back
+ * before anything else). 0, or -1 when too late. */
+int retired_set_key(struct retired *r, const uint8_t key[SIPHASH_KEY_LEN]);
+
+/* retired_restore: keeps an entry read back, the higher index when its
+ * hash is kept already; folded into its floor when the store is full. 0,
+ * or -1 when out of memory. */
+int retired_restore(struct retired *r, uint64_t hash, uint64_t next_index);
+
+/* retired_raise_floor: bucket's floor is at least `floor`; a bucket past
+ * RETIRED_BUCKETS is ignored (-1). */
+int retired_raise_floor(struct retired *r, size_t bucket, uint64_t floor);
+
+#define RETIRED_BUCKETS 4096
+
 /* retired_count: topics kept exactly; retired_folded: topics folded so far. */
 size_t retired_count(const struct retired *r);
 uint64_t retired_folded(const struct retired *r);

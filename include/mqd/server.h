@@ -36,6 +36,7 @@ struct server_config {
     unsigned idle_timeout;              /* seconds, 0: off */
     const char *data_dir;               /* NULL: nothing kept (store.h) */
     enum store_fsync fsync;
+    size_t compact_min;                 /* store.h: no compaction below */
     const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
     struct log *log;                    /* SIGHUP reopens its file, if it has one */
 };

@@ -8,7 +8,7 @@ from mqd_harness import (OK, TOO_LONG, Client, help_options, http_request, metri
                          send, subscribe)
 
 CONTRIB_CONF = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "mqd.conf")
-COMMAND_LINE_ONLY = {"--config", "--help", "--version"}
+COMMAND_LINE_ONLY = {"--check-data", "--config", "--help", "--version"}
 # defaults that are the absence of a value: the example file shows a value instead
 NO_VALUE_DEFAULTS = {"stderr", "off", "half of the machine's or the cgroup's memory"}
 

@@ -181,7 +181,7 @@ def test_a_torn_tail_is_cut_with_a_warning(tmp_path):
     c = server.client()
     send(c, "t", "kept")
     assert server.stop() == 0
-    with open(tmp_path / "log", "ab") as f:
+    with open(tmp_path / "log.1", "ab") as f:
         f.write(b"\x40\x00\x00\x00 a record cut short")   # as a crash mid-write leaves it
     server = start(tmp_path)
     assert "cut a torn tail of 23 bytes" in server.stderr()
@@ -202,7 +202,7 @@ def test_damage_before_the_tail_refuses_the_start(tmp_path):
     for i in range(3):
         send(c, "t", f"m{i}")
     assert server.stop() == 0
-    log = tmp_path / "log"
+    log = tmp_path / "log.1"
     data = bytearray(log.read_bytes())
     data[30] ^= 0x01   # inside the first record
     log.write_bytes(bytes(data))
@@ -215,3 +215,136 @@ def test_an_unknown_fsync_policy_is_refused():
     status, _, err = run_mqd("--fsync", "sometimes")
     assert status == 2
     assert "--fsync" in err
+
+
+def generations(data_dir):
+    """{"log": [N...], "snapshot": [N...], "tmp": [names]} in the directory."""
+    found = {"log": [], "snapshot": [], "tmp": []}
+    for name in os.listdir(data_dir):
+        if name.endswith(".tmp"):
+            found["tmp"].append(name)
+        elif "." in name:
+            kind, n = name.split(".", 1)
+            found[kind].append(int(n))
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def live_state(server, topics, retired):
+    """What a client can see of the state: each topic's replay (raw bytes),
+    then each retired topic's next index, found by a probe send (which is
+    part of the state from then on)."""
+    state = {}
+    for topic in topics:
+        c = server.client()
+        c.cmd(command="subscribe", topic=topic)
+        lines = []
+        c.cmd(command="unsubscribe", topic="\x01sync")
+        assert c.line() == OK
+        while (raw := c.raw_line()) != b'{"success": true}\r\n':
+            lines.append(raw)
+        state[topic] = lines
+    for topic in retired:
+        r, p = server.client(), server.client()
+        subscribe(r, topic, cache=False)
+        send(p, topic, "probe", cache=False)
+        state[topic] = r.line()["index"]
+    return state
+
+
+def test_compaction_keeps_exactly_the_live_state(tmp_path):
+    """Past --compact-min, the logs are compacted into a snapshot in a child
+    process while sends go on; the files then hold the live state alone, and
+    a restart brings back exactly what a client saw before it."""
+    args = ("--cache-size", "5", "--compact-min", "16K")
+    server = start(tmp_path, *args)
+    c = server.client()
+    topics = [f"t{i}" for i in range(6)]
+    retired = [f"gone{i}" for i in range(40)]
+    for i in range(600):   # about 60 KiB of records: several compactions
+        send(c, topics[i % 6], f"m{i} " + "x" * 60, delivery="one" if i % 5 == 0 else "all")
+        if i % 15 == 0:
+            send(c, retired[i // 15], f"r{i}", cache=False)
+    taker = server.client()   # takes the "one" messages of t0 out of its cache
+    assert any(m["delivery"] == "one" for m in replay_all(taker, "t0"))
+    assert taker.request(command="unsubscribe", topic="t0") == OK
+    server.wait_until(lambda: "compacted into snapshot" in server.stderr(), "a compaction")
+    # one more after every retired topic went, so that the snapshot keeps
+    # them by hash alone, then a few sends into the log after it
+    done = server.stderr().count("compacted into snapshot")
+    for i in range(300):
+        send(c, topics[i % 6], f"late{i} " + "x" * 60)
+    server.wait_until(lambda: server.stderr().count("compacted into snapshot") > done,
+                      "another compaction")
+    for i in range(12):
+        send(c, topics[i % 6], f"last{i}")
+    files = generations(tmp_path)   # the older generations went
+    assert len(files["snapshot"]) == 1 and files["log"][0] == files["snapshot"][0]
+    # the live state: 6 caches of 5 records of about 155 bytes, 40 retired
+    # topics of 29: about 6 KB, where about 140 KB were written
+    assert os.path.getsize(tmp_path / f"snapshot.{files['snapshot'][0]}") < 8_000
+    probed = retired[:20]   # the rest are only looked at after the restart
+    before = live_state(server, topics, probed)
+    assert server.stop() == 0
+    assert len(generations(tmp_path)["snapshot"]) == 1
+
+    server = start(tmp_path, *args)
+    after = live_state(server, topics, retired)
+    assert {t: after[t] for t in topics} == {t: before[t] for t in topics}
+    # the first look's probes were kept too: each probed topic moved on by one
+    assert {t: after[t] for t in probed} == {t: 2 for t in probed}
+    assert all(before[t] == 1 for t in probed)
+    # and the others, kept in the snapshot by their names' hashes alone
+    assert {t: after[t] for t in retired[20:]} == {t: 1 for t in retired[20:]}
+    assert server.stop() == 0
+
+
+def test_a_compaction_cut_short_loses_nothing(tmp_path):
+    """A crash while the child writes its snapshot: the unfinished snapshot
+    is removed at start, and the logs it would have replaced still hold
+    everything."""
+    args = ("--cache-size", "1000", "--compact-min", "8K")
+    server = start(tmp_path, *args)
+    c = server.client()
+    for i in range(200):
+        send(c, "t", f"m{i} " + "x" * 80)
+    server.wait_until(lambda: "compacting into snapshot" in server.stderr(), "a compaction")
+    os.kill(server.proc.pid, signal.SIGKILL)   # the child dies with it
+    server.stop()
+    (tmp_path / "snapshot.99.tmp").write_bytes(b"mqd-log\n half a snapshot")
+    server = start(tmp_path, *args)
+    assert "snapshot.99.tmp" not in os.listdir(tmp_path)
+    got = replay_all(server.client(), "t")
+    assert [m["msg"] for m in got] == [f"m{i} " + "x" * 80 for i in range(200)]
+    assert server.stop() == 0
+
+
+def test_check_data_prints_the_state_and_finds_damage(tmp_path):
+    server = start(tmp_path, "--cache-size", "3")
+    c = server.client()
+    for i in range(5):
+        send(c, "news", f"n{i}")
+    send(c, "jobs", "j0", delivery="one")
+    send(c, "quiet", "q", cache=False)
+    assert server.stop() == 0
+    status, out, _ = run_mqd("--check-data", str(tmp_path))
+    assert status == 0, out
+    assert "topic jobs: next index 1, 1 cached (1 delivery one)" in out
+    assert "topic news: next index 5, 3 cached (0 delivery one)" in out
+    assert "3 topics named; 1 retired" in out   # quiet: no cache, nothing subscribed
+    assert "topic quiet: next index 1, 0 cached (0 delivery one)" in out
+    assert out.rstrip().endswith("ok")
+
+    with open(tmp_path / "log.1", "ab") as f:
+        f.write(b"\x40\x00\x00")   # a torn tail: reported, and mqd would cut it
+    status, out, _ = run_mqd("--check-data", str(tmp_path))
+    assert status == 1 and "torn tail at offset" in out
+
+    log = tmp_path / "log.1"
+    data = bytearray(log.read_bytes())
+    data[30] ^= 0x01
+    log.write_bytes(bytes(data))
+    status, out, _ = run_mqd("--check-data", str(tmp_path))
+    assert status == 2 and "DAMAGED at offset 12" in out
+    assert "mqd will not start on it" in out
+    status, out, _ = run_mqd("--check-data", str(tmp_path / "nowhere"))
+    assert status == 2 and "cannot open" in out

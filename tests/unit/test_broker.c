@@ -1454,7 +1454,8 @@ static void a_restored_one_line_is_marked_one_for_re_routing(void **state)
                         "\"one\", \"index\": 3}\r\n";
     struct buf *line = buf_new(sizeof(text) - 1, &bytes);
     memcpy(bytes, text, sizeof(text) - 1);
-    struct broker_change c = {BROKER_CACHED, "t", 1, 3, true, line};
+    struct broker_change c = {.kind = BROKER_CACHED, .topic = "t", .topic_len = 1, .index = 3,
+                              .once = true, .line = line};
     assert_int_equal(broker_restore(b, &c), BROKER_OK);
     buf_unref(line);
     struct broker_client *sub = client(b, 1);

@@ -57,7 +57,7 @@ static struct record plain(enum record_type type, const char *topic, uint64_t in
         .type = type, .topic = topic, .topic_len = (uint32_t)strlen(topic), .index = index};
 }
 
-/* a_log: a head and seven records of every kind */
+/* a_log: a head and ten records of every kind */
 static void a_log(struct log *l)
 {
     log_begin(l);
@@ -70,7 +70,11 @@ static void a_log(struct log *l)
     struct record empty_topic = plain(RECORD_INDEX, "", UINT64_MAX);
     struct record m2 = message("t\x01\xff", UINT64_MAX - 1, 0, "");
     struct record i1 = plain(RECORD_INDEX, "news", 42);
-    const struct record *all[] = {&m0, &m1, &i0, &r0, &empty_topic, &m2, &i1};
+    static const uint8_t key[RECORD_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0xff};
+    struct record k0 = {.type = RECORD_HASH_KEY, .key = key};
+    struct record t0 = {.type = RECORD_RETIRED, .hash = 0x0123456789abcdefu, .index = 9};
+    struct record f0 = {.type = RECORD_FLOOR, .hash = 4095, .index = UINT64_MAX};
+    const struct record *all[] = {&m0, &m1, &i0, &r0, &empty_topic, &m2, &i1, &k0, &t0, &f0};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         log_add(l, all[i]);
 }
@@ -113,6 +117,25 @@ static void every_record_reads_back_as_written(void **state)
     assert_int_equal(seen.records[0].flags, RECORD_ONE);
     assert_true(seen.records[4].index == UINT64_MAX);
     assert_int_equal(seen.records[4].topic_len, 0);
+    assert_int_equal(seen.records[7].key[15], 0xff);
+    assert_true(seen.records[8].hash == 0x0123456789abcdefu && seen.records[8].index == 9);
+    assert_true(seen.records[9].hash == 4095 && seen.records[9].index == UINT64_MAX);
+}
+
+/* a power cut can leave a file's last blocks zeros: no frame of zeros is a
+ * good record, so they read as a torn tail, never as damage */
+static void a_tail_of_zeros_is_torn(void **state)
+{
+    (void)state;
+    struct log l;
+    a_log(&l);
+    size_t good = l.len;
+    memset(l.bytes + l.len, 0, 4096);
+    struct record_scan scan;
+    record_scan(l.bytes, good + 4096, NULL, NULL, &scan);
+    assert_int_equal(scan.status, RECORD_SCAN_TORN);
+    assert_int_equal(scan.end, good);
+    assert_int_equal(scan.records, l.n);
 }
 
 static void a_head_alone_and_an_empty_file(void **state)
@@ -221,7 +244,7 @@ static void a_well_summed_body_of_the_wrong_shape_is_bad(void **state)
 
     unsigned char bad_type[sizeof(good)];
     memcpy(bad_type, good, sizeof(good));
-    bad_type[0] = 4;
+    bad_type[0] = 7;
     n = framed(out, bad_type, sizeof(bad_type));
     assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
 
@@ -255,6 +278,26 @@ static void a_well_summed_body_of_the_wrong_shape_is_bad(void **state)
     n = framed(out, message_without_flags, sizeof(message_without_flags));
     assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
 
+    /* the snapshot's records carry no topic, and exactly their fields */
+    unsigned char retired[] = {RECORD_RETIRED, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0,
+                               1, 0, 0, 0, 0, 0, 0, 0};
+    n = framed(out, retired, sizeof(retired));
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_OK);
+    assert_true(r.hash == 1 && r.index == 5);
+    n = framed(out, retired, sizeof(retired) - 1);
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
+    retired[0] = RECORD_FLOOR;
+    n = framed(out, retired, sizeof(retired));
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_OK);
+    unsigned char named[sizeof(retired) + 1] = {RECORD_FLOOR, 1, 0, 0, 0, 't'};
+    n = framed(out, named, sizeof(named));
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
+    unsigned char key[13 + RECORD_KEY_LEN] = {RECORD_HASH_KEY};
+    n = framed(out, key, sizeof(key));
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_OK);
+    n = framed(out, key, sizeof(key) - 1);
+    assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
+
     n = framed(out, good, 12); /* shorter than any body */
     assert_int_equal(record_decode(out, n, &r, &used), RECORD_BAD);
 }
@@ -281,6 +324,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_record_reads_back_as_written),
         cmocka_unit_test(a_head_alone_and_an_empty_file),
+        cmocka_unit_test(a_tail_of_zeros_is_torn),
         cmocka_unit_test(a_log_torn_at_every_byte_of_its_last_record_is_cut_there),
         cmocka_unit_test(every_flipped_bit_is_found),
         cmocka_unit_test(a_file_that_is_not_a_log_is_refused),
