@@ -782,14 +782,24 @@ void broker_tell_changes(struct broker *b, broker_change_fn fn, broker_room_fn r
     b->change_ctx = ctx;
 }
 
-/* restore_cached: the entry goes where it was: at the end, or in index order */
-static enum broker_status restore_cached(struct topic *t, const struct broker_change *c)
+/* restore_cached: the entry goes where it was: at the end, or in index
+ * order. What the cache's rule drops (a smaller cache than the one it was
+ * kept with) is told, as in memory: a bigger cache later brings none of it
+ * back. */
+static enum broker_status restore_cached(struct broker *b, struct topic *t,
+                                         const struct broker_change *c)
 {
     if (t->next_index <= c->index)
         t->next_index = c->index + 1;
     struct ring *r = &t->cache;
     if (ring_reserve(r) < 0)
         return BROKER_NO_MEMORY;
+    if (r->max == 0 || (r->len == r->max && c->index < ring_at(r, 0)->index)) {
+        tell(b, BROKER_UNCACHED, t, c->index, c->once, NULL);
+        return BROKER_OK;
+    }
+    if (r->len == r->max)
+        tell(b, BROKER_UNCACHED, t, ring_at(r, 0)->index, ring_at(r, 0)->once, NULL);
     c->line->once = c->once; /* as build_line marks it, for broker_return */
     if (r->len == 0 || ring_at(r, r->len - 1)->index < c->index)
         ring_push(r, buf_ref(c->line), c->index, c->once);
@@ -829,7 +839,7 @@ enum broker_status broker_restore(struct broker *b, const struct broker_change *
         return BROKER_NO_MEMORY;
     }
     switch (c->kind) {
-    case BROKER_CACHED: status = restore_cached(t, c); break;
+    case BROKER_CACHED: status = restore_cached(b, t, c); break;
     case BROKER_INDEXED:
         if (t->next_index < c->index)
             t->next_index = c->index;

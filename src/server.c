@@ -278,11 +278,11 @@ static int open_store(struct server *s, char *err, size_t err_len)
                               .log = s->config.log,
                               .walk = walk_broker,
                               .walk_state = s->env.broker};
-    s->store = store_open(&sc, restore_change, s->env.broker, err, err_len);
+    s->store = store_open(&sc, err, err_len);
     if (!s->store)
         return -1;
     broker_tell_changes(s->env.broker, store_tell, store_room, s->store);
-    return 0;
+    return store_load(s->store, restore_change, s->env.broker, err, err_len);
 }
 
 static int make_peers(struct server *s)

@@ -323,8 +323,7 @@ static int start_thread(struct store *s, char *err, size_t err_len)
     return 0;
 }
 
-struct store *store_open(const struct store_config *config, store_restore_fn restore, void *ctx,
-                         char *err, size_t err_len)
+struct store *store_open(const struct store_config *config, char *err, size_t err_len)
 {
     struct store *s = mqd_calloc(1, sizeof(*s));
     if (!s) {
@@ -334,14 +333,22 @@ struct store *store_open(const struct store_config *config, store_restore_fn res
     s->config = *config;
     s->dir_fd = s->lock_fd = s->log_fd = -1;
     s->allocating = true;
-    s->restore = restore;
-    s->restore_ctx = ctx;
-    if (open_dir(s, err, err_len) < 0 || read_back(s, err, err_len) < 0 ||
-        (config->fsync == STORE_FSYNC_EVERYSEC && start_thread(s, err, err_len) < 0)) {
+    if (open_dir(s, err, err_len) < 0) {
         store_free(s);
         return NULL;
     }
     return s;
+}
+
+int store_load(struct store *s, store_restore_fn restore, void *ctx, char *err, size_t err_len)
+{
+    s->restore = restore;
+    s->restore_ctx = ctx;
+    if (read_back(s, err, err_len) < 0)
+        return -1;
+    if (s->config.fsync == STORE_FSYNC_EVERYSEC && start_thread(s, err, err_len) < 0)
+        return -1;
+    return 0;
 }
 
 /* ---- writing ---- */

@@ -64,9 +64,9 @@ struct broker_change {
     const char *topic;
     size_t topic_len;
     uint64_t index;
-    bool once;        /* CACHED: delivery "one" */
-    struct buf *line; /* CACHED: the delivered line */
-    uint64_t hash;    /* RETIRED: the name's hash; FLOOR: the bucket */
+    bool once;          /* CACHED: delivery "one" */
+    struct buf *line;   /* CACHED: the delivered line */
+    uint64_t hash;      /* RETIRED: the name's hash; FLOOR: the bucket */
     const uint8_t *key; /* HASH_KEY: SIPHASH_KEY_LEN bytes */
 };
 
@@ -83,10 +83,10 @@ typedef void (*broker_change_fn)(void *ctx, const struct broker_change *c);
 typedef bool (*broker_room_fn)(void *ctx, size_t topic_len, size_t line_len);
 
 struct broker_config {
-    size_t cache_size; /* messages kept per topic; 0 caches nothing */
-    size_t max_topics; /* topics alive at once; 0: no limit */
+    size_t cache_size;        /* messages kept per topic; 0 caches nothing */
+    size_t max_topics;        /* topics alive at once; 0: no limit */
     size_t max_subscriptions; /* per client; 0: no limit */
-    size_t max_retired; /* retired topics whose index is kept exactly */
+    size_t max_retired;       /* retired topics whose index is kept exactly */
     uint8_t hash_seed[SIPHASH_KEY_LEN];
     uint64_t random_seed; /* for delivery "one" */
     broker_deliver_fn deliver;
@@ -111,7 +111,7 @@ enum broker_status {
 #define BROKER_INDEX_ROOM 33
 
 struct broker_stats {
-    size_t topics; /* alive: with subscribers or cached messages */
+    size_t topics;         /* alive: with subscribers or cached messages */
     size_t retired_topics; /* freed, their next index kept exactly */
     size_t subscriptions;
     size_t cached_messages;
@@ -193,8 +193,8 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
  * Its receivers' queues are asked what one more line costs them
  * (queue_growth), and `c`'s what the replay of the whole cache and a reply
  * would. O(the topic's subscribers). */
-size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
-                          const char *topic, size_t len, size_t line_len);
+size_t broker_room_needed(const struct broker *b, const struct broker_client *c, const char *topic,
+                          size_t len, size_t line_len);
 
 /* broker_room_bound: an upper bound on broker_room_needed for any topic of
  * `len` bytes, found without looking the topic up. Of the queues it counts
@@ -224,12 +224,14 @@ void broker_lose_one(struct broker *b);
  * cache insertion's O(cache size). */
 bool broker_reroute(struct broker *b, size_t budget);
 
-/* broker_restore: applies a change told by a broker of the same cache
- * size before a restart, in the order told, before any client: the topics'
- * next indexes and caches come back as they were (a CACHED change takes its
- * own reference to the line). Topics do not count against max_topics.
- * BROKER_OK or BROKER_NO_MEMORY. O(1), or O(cache size) for an entry out
- * of index order or one that left the cache. */
+/* broker_restore: applies a change told by a broker before a restart, in
+ * the order told, before any client: the topics' next indexes and caches
+ * come back as they were (a CACHED change takes its own reference to the
+ * line), under this broker's cache size: what a smaller cache drops is
+ * told as UNCACHED, so set the change function first. Topics do not count
+ * against max_topics. BROKER_OK, BROKER_NO_MEMORY, or BROKER_OUT_OF_ORDER
+ * for a hash key after retired topics. O(1), or O(cache size) for an entry
+ * out of index order or one that left the cache. */
 enum broker_status broker_restore(struct broker *b, const struct broker_change *c);
 
 /* broker_each_kept: tells `fn` the changes that rebuild everything a

@@ -89,11 +89,15 @@ typedef datadir_restore_fn store_restore_fn;
 
 struct store;
 
-/* store_open: makes the directory if missing, locks it, reads the state
- * back through `restore`, and opens the last log for appending. NULL with a
+/* store_open: makes the directory if missing and locks it. NULL with a
  * one-line reason in `err` when it cannot. */
-struct store *store_open(const struct store_config *config, store_restore_fn restore, void *ctx,
-                         char *err, size_t err_len);
+struct store *store_open(const struct store_config *config, char *err, size_t err_len);
+
+/* store_load: reads the state back through `restore`, and opens the last
+ * log for appending; what is told meanwhile (a smaller cache dropping what
+ * it cannot hold) is kept for the first commit. Once, before anything
+ * else. 0, or -1 with a one-line reason in `err`. */
+int store_load(struct store *s, store_restore_fn restore, void *ctx, char *err, size_t err_len);
 
 /* store_room: a broker_room_fn: room for the records of one send (memory
  * for them, disk allocated ahead); false (said in a rate-limited warning)

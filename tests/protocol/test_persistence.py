@@ -130,6 +130,10 @@ def test_a_bigger_cache_after_a_restart_brings_nothing_back(tmp_path):
     server = start(tmp_path, "--cache-size", "1")   # and a smaller one keeps the newest
     assert [m["index"] for m in replay_all(server.client(), "t")] == [4]
     assert server.stop() == 0
+    # what the smaller cache dropped at start is gone, as a drop in memory is
+    server = start(tmp_path, "--cache-size", "10")
+    assert [m["index"] for m in replay_all(server.client(), "t")] == [4]
+    assert server.stop() == 0
 
 
 def test_one_lines_never_written_at_shutdown_go_back_to_the_cache(tmp_path):

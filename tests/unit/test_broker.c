@@ -305,7 +305,7 @@ static void one_prefers_subscribers_keeping_up(void **state)
     }
     assert_int_equal(counts[0] + counts[2], 0);
     assert_in_range(counts[1], 850, 1150); /* 1000 expected, sd about 22 */
-    backlogged[1] = backlogged[3] = true; /* nobody keeps up: any of them */
+    backlogged[1] = backlogged[3] = true;  /* nobody keeps up: any of them */
     memset(counts, 0, sizeof(counts));
     for (int n = 0; n < 2000; n++) {
         send_msg(b, "t", "m", true, true);
@@ -760,7 +760,7 @@ static void unused_topics_are_freed(void **state)
     unsubscribe(b, c, "a");
     assert_int_equal(stats_of(b).topics, 1);
     assert_int_equal(stats_of(b).retired_topics, 0); /* "a" had no index to keep */
-    send_msg(b, "b", "m", false, false); /* now "b" has an index to keep */
+    send_msg(b, "b", "m", false, false);             /* now "b" has an index to keep */
     unsubscribe(b, c, "b");
     assert_int_equal(stats_of(b).topics, 0);
     assert_int_equal(stats_of(b).retired_topics, 1);
@@ -1168,8 +1168,8 @@ static int send_one(struct broker *b, const char *topic, const char *msg, bool c
 {
     char object[256];
     snprintf(object, sizeof(object),
-             "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"%s\",\"delivery\":\"one\"%s}",
-             topic, msg, cache ? "" : ",\"cache\":false");
+             "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"%s\",\"delivery\":\"one\"%s}", topic,
+             msg, cache ? "" : ",\"cache\":false");
     struct broker_message m = {topic, strlen(topic), object, strlen(object), true, cache};
     return broker_send(b, &m);
 }
@@ -1330,6 +1330,13 @@ static size_t lines_of(int id, char *out, size_t cap)
     return len;
 }
 
+/* restore_told: broker `b` takes told[from, to) */
+static void restore_told(struct broker *b, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        assert_int_equal(broker_restore(b, &told[i].change), BROKER_OK);
+}
+
 static void a_broker_restored_from_what_it_told_is_the_same(void **state)
 {
     (void)state;
@@ -1338,6 +1345,7 @@ static void a_broker_restored_from_what_it_told_is_the_same(void **state)
         uint64_t rng = seed * 0x9E3779B97F4A7C15ULL;
         struct broker_config config = config_of(1 + seed % 4);
         config.changed = keep_change;
+        config.max_retired = seed % 3 ? 1000 : 1; /* some fold into the floors */
         struct broker *a = make_broker_with(&config);
         struct broker_client *cs[4];
         for (int i = 0; i < 4; i++)
@@ -1367,41 +1375,101 @@ static void a_broker_restored_from_what_it_told_is_the_same(void **state)
             }
             reset_deliveries();
         }
+        /* b from every change told, c from a snapshot of a's state */
+        size_t history = ntold;
+        broker_each_kept(a, keep_change, NULL);
         telling = false;
         config.changed = NULL;
         struct broker *b = make_broker_with(&config);
-        for (size_t i = 0; i < ntold; i++) {
-            assert_int_equal(broker_restore(b, &told[i].change), BROKER_OK);
+        restore_told(b, 0, history);
+        config.hash_seed[0] ^= 1; /* another key: the snapshot brings a's */
+        struct broker *c = make_broker_with(&config);
+        restore_told(c, history, ntold);
+        for (size_t i = 0; i < ntold; i++)
             buf_unref(told[i].change.line);
-        }
-        struct broker_stats sa, sb;
+        struct broker_stats sa, sb, sc;
         broker_get_stats(a, &sa);
         broker_get_stats(b, &sb);
+        broker_get_stats(c, &sc);
         assert_int_equal(sa.cached_messages, sb.cached_messages);
         assert_int_equal(sa.cached_bytes, sb.cached_bytes);
+        assert_int_equal(sa.cached_messages, sc.cached_messages);
+        assert_int_equal(sa.cached_bytes, sc.cached_bytes);
         /* each topic's cache, replayed, and its next index, sent to */
         for (int i = 0; i < 4; i++) {
-            struct broker_client *pa = client(a, 6), *pb = client(b, 7);
+            struct broker_client *pa = client(a, 6), *pb = client(b, 7), *pc = client(c, 5);
             assert_int_equal(subscribe(a, pa, topics[i]), 0);
             assert_int_equal(subscribe(b, pb, topics[i]), 0);
+            assert_int_equal(subscribe(c, pc, topics[i]), 0);
             replay(a, pa, topics[i], -1);
             replay(b, pb, topics[i], -1);
+            replay(c, pc, topics[i], -1);
             assert_int_equal(send_msg(a, topics[i], "probe", false, false), 0);
             assert_int_equal(send_msg(b, topics[i], "probe", false, false), 0);
-            static char la[65536], lb[65536];
+            assert_int_equal(send_msg(c, topics[i], "probe", false, false), 0);
+            static char la[65536], lb[65536], lc[65536];
             size_t na = lines_of(6, la, sizeof(la)), nb = lines_of(7, lb, sizeof(lb));
+            size_t nc = lines_of(5, lc, sizeof(lc));
             assert_true(na > 0);
             assert_int_equal(na, nb);
             assert_memory_equal(la, lb, na);
+            assert_int_equal(na, nc);
+            assert_memory_equal(la, lc, na);
             reset_deliveries();
             broker_client_free(pa);
             broker_client_free(pb);
+            broker_client_free(pc);
         }
         for (int i = 0; i < 4; i++)
             broker_client_free(cs[i]);
         broker_free(a);
         broker_free(b);
+        broker_free(c);
     }
+}
+
+static void a_smaller_cache_at_restore_tells_what_it_drops(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(10);
+    config.changed = keep_change;
+    struct broker *a = make_broker_with(&config);
+    ntold = 0;
+    telling = true;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(send_msg(a, "t", "m", false, true), 0);
+    size_t first = ntold;
+    /* restored under a cache of 3: the five oldest are told gone */
+    config = config_of(3);
+    config.changed = keep_change;
+    struct broker *b = make_broker_with(&config);
+    restore_told(b, 0, first);
+    assert_int_equal(ntold - first, 5);
+    for (size_t i = first; i < ntold; i++) {
+        assert_int_equal(told[i].change.kind, BROKER_UNCACHED);
+        assert_true(told[i].change.index == i - first);
+    }
+    size_t second = ntold;
+    /* and under a cache of 0, every message */
+    config = config_of(0);
+    config.changed = keep_change;
+    struct broker *c = make_broker_with(&config);
+    restore_told(c, 0, second);
+    assert_int_equal(ntold - second, 8);
+    telling = false;
+    /* a cache of 10 again, from everything told: only what none dropped */
+    config = config_of(10);
+    struct broker *d = make_broker_with(&config);
+    restore_told(d, 0, second);
+    struct broker_stats stats;
+    broker_get_stats(d, &stats);
+    assert_int_equal(stats.cached_messages, 3);
+    for (size_t i = 0; i < ntold; i++)
+        buf_unref(told[i].change.line);
+    broker_free(a);
+    broker_free(b);
+    broker_free(c);
+    broker_free(d);
 }
 
 static void lines_put_back_out_of_order_are_restored_in_order(void **state)
@@ -1454,8 +1522,12 @@ static void a_restored_one_line_is_marked_one_for_re_routing(void **state)
                         "\"one\", \"index\": 3}\r\n";
     struct buf *line = buf_new(sizeof(text) - 1, &bytes);
     memcpy(bytes, text, sizeof(text) - 1);
-    struct broker_change c = {.kind = BROKER_CACHED, .topic = "t", .topic_len = 1, .index = 3,
-                              .once = true, .line = line};
+    struct broker_change c = {.kind = BROKER_CACHED,
+                              .topic = "t",
+                              .topic_len = 1,
+                              .index = 3,
+                              .once = true,
+                              .line = line};
     assert_int_equal(broker_restore(b, &c), BROKER_OK);
     buf_unref(line);
     struct broker_client *sub = client(b, 1);
@@ -1572,6 +1644,7 @@ int main(void)
         cmocka_unit_test(a_restored_one_line_is_marked_one_for_re_routing),
         cmocka_unit_test(a_malformed_restored_line_is_lost_not_read_past),
         cmocka_unit_test(lines_put_back_out_of_order_are_restored_in_order),
+        cmocka_unit_test(a_smaller_cache_at_restore_tells_what_it_drops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,10 +147,71 @@ static void a_reservation_that_cannot_grow_fails_cleanly(void **state)
     retired_free(r);
 }
 
+struct dump {
+    uint64_t hashes[64], indexes[64];
+    size_t n;
+    size_t buckets[8];
+    uint64_t floors[8];
+    size_t nfloors;
+};
+
+static void dump_entry(void *ctx, uint64_t hash, uint64_t next_index)
+{
+    struct dump *d = ctx;
+    assert_true(d->n < 64);
+    d->hashes[d->n] = hash;
+    d->indexes[d->n++] = next_index;
+}
+
+static void dump_floor(void *ctx, size_t bucket, uint64_t floor)
+{
+    struct dump *d = ctx;
+    assert_true(d->nfloors < 8);
+    d->buckets[d->nfloors] = bucket;
+    d->floors[d->nfloors++] = floor;
+}
+
+/* a store written out with retired_each and read back with a key, the
+ * entries and the floors answers as the first did, under another key too */
+static void a_store_written_out_reads_back_the_same(void **state)
+{
+    (void)state;
+    struct retired *a = store(3);
+    char name[16];
+    for (int i = 0; i < 5; i++) { /* three kept, two folded */
+        snprintf(name, sizeof(name), "topic%d", i);
+        bool reserved = retired_reserve(a) == RETIRED_RESERVED;
+        retired_put(a, name, strlen(name), (uint64_t)(10 + i), reserved);
+    }
+    struct dump d = {0};
+    retired_each(a, dump_entry, dump_floor, &d);
+    assert_int_equal(d.n, 3);
+    assert_true(d.nfloors >= 1 && d.nfloors <= 2);
+    static const uint8_t other[SIPHASH_KEY_LEN] = {9};
+    struct retired *b = retired_new(100, other);
+    assert_non_null(b);
+    assert_int_equal(retired_set_key(b, retired_key(a)), 0);
+    for (size_t i = 0; i < d.n; i++)
+        assert_int_equal(retired_restore(b, d.hashes[i], d.indexes[i]), 0);
+    for (size_t i = 0; i < d.nfloors; i++)
+        assert_int_equal(retired_raise_floor(b, d.buckets[i], d.floors[i]), 0);
+    assert_int_equal(retired_raise_floor(b, RETIRED_BUCKETS, 1), -1);
+    assert_int_equal(retired_set_key(b, other), -1); /* too late: entries kept */
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "topic%d", i);
+        bool ra, rb;
+        assert_true(retired_take(a, name, strlen(name), &ra) ==
+                    retired_take(b, name, strlen(name), &rb));
+    }
+    retired_free(a);
+    retired_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_kept_index_comes_back_once),
+        cmocka_unit_test(a_store_written_out_reads_back_the_same),
         cmocka_unit_test(thousands_survive_growth_and_removal),
         cmocka_unit_test(a_full_store_folds_and_never_lowers_an_index),
         cmocka_unit_test(retiring_never_allocates),
