@@ -1316,6 +1316,16 @@ static void keep_change(void *ctx, const struct broker_change *c)
     }
 }
 
+/* telling_broker: a broker made with `config` whose changes are kept in
+ * told[], from 0 */
+static struct broker *telling_broker(struct broker_config *config)
+{
+    config->changed = keep_change;
+    ntold = 0;
+    telling = true;
+    return make_broker_with(config);
+}
+
 /* lines_of: the lines receiver `id` was handed, joined */
 static size_t lines_of(int id, char *out, size_t cap)
 {
@@ -1432,10 +1442,7 @@ static void a_smaller_cache_at_restore_tells_what_it_drops(void **state)
 {
     (void)state;
     struct broker_config config = config_of(10);
-    config.changed = keep_change;
-    struct broker *a = make_broker_with(&config);
-    ntold = 0;
-    telling = true;
+    struct broker *a = telling_broker(&config);
     for (int i = 0; i < 8; i++)
         assert_int_equal(send_msg(a, "t", "m", false, true), 0);
     size_t first = ntold;
@@ -1476,10 +1483,7 @@ static void lines_put_back_out_of_order_are_restored_in_order(void **state)
 {
     (void)state;
     struct broker_config config = config_of(10);
-    config.changed = keep_change;
-    struct broker *a = make_broker_with(&config);
-    ntold = 0;
-    telling = true;
+    struct broker *a = telling_broker(&config);
     struct broker_client *cs[2];
     subscribed_clients(a, cs, 2, "t");
     going_away[1] = true;
@@ -1568,10 +1572,7 @@ static void a_restored_topic_without_a_cache_keeps_its_index(void **state)
 {
     (void)state;
     struct broker_config config = config_of(4);
-    config.changed = keep_change;
-    struct broker *a = make_broker_with(&config);
-    ntold = 0;
-    telling = true;
+    struct broker *a = telling_broker(&config);
     for (int i = 0; i < 5; i++)
         assert_int_equal(send_msg(a, "quiet", "m", false, false), 0); /* nothing cached */
     assert_int_equal(ntold, 5);
