@@ -14,7 +14,7 @@ struct sample {
     size_t offset;
 };
 
-#define MAX_SAMPLES 8
+#define MAX_SAMPLES 10
 
 struct family {
     const char *name;
@@ -100,7 +100,28 @@ static const struct family families[] = {
       {"out_of_memory", FIGURE(errors_out_of_memory)},
       {"topic_too_long", FIGURE(errors_topic_too_long)},
       {"too_many_topics", FIGURE(errors_too_many_topics)},
-      {"too_many_subscriptions", FIGURE(errors_too_many_subscriptions)}}},
+      {"too_many_subscriptions", FIGURE(errors_too_many_subscriptions)},
+      {"not_persisted", FIGURE(errors_not_persisted)}}},
+    SINGLE("mqd_persist_records_total", "counter",
+           "Records written to the data directory's log (--data-dir).", persist_records),
+    SINGLE("mqd_persist_written_bytes_total", "counter",
+           "Bytes of records written to the data directory's log.", persist_bytes),
+    SINGLE("mqd_persist_errors_total", "counter",
+           "Writes, syncs, allocations and compactions of the data directory that failed.",
+           persist_errors),
+    SINGLE("mqd_persist_log_bytes", "gauge",
+           "Bytes of the logs since the last snapshot, which compaction weighs.",
+           persist_log_bytes),
+    SINGLE("mqd_persist_snapshot_bytes", "gauge", "Bytes of the last snapshot.",
+           persist_snapshot_bytes),
+    {"mqd_persist_compactions_total",
+     "counter",
+     "Compactions of the data directory, by result.",
+     "result",
+     {{"done", FIGURE(persist_compactions)}, {"failed", FIGURE(persist_compactions_failed)}}},
+    SINGLE("mqd_persist_last_compaction_timestamp_seconds", "gauge",
+           "When the last compaction finished, in unix time; 0: none yet.",
+           persist_last_compaction),
 };
 
 /* text: an snprintf-like writer that goes on counting once out of room */
@@ -198,6 +219,12 @@ size_t metrics_render(const struct metrics_figures *f, char *out, size_t cap)
     put_histogram(&t, "mqd_loop_pass_seconds",
                   "How long the event loop's passes took, from waking to the end of their writes.",
                   f->loop_passes);
+    put_histogram(&t, "mqd_persist_fsync_seconds",
+                  "How long each fdatasync of the data directory's log took.", f->fsyncs);
+    put_head(&t, "mqd_persist_last_compaction_duration_seconds", "gauge",
+             "How long the last compaction took, from its fork to its snapshot in place.");
+    put(&t, "mqd_persist_last_compaction_duration_seconds %" PRIu64 ".%09" PRIu64 "\n",
+        f->persist_last_compaction_ns / 1000000000, f->persist_last_compaction_ns % 1000000000);
     put_head(&t, "mqd_start_time_seconds", "gauge", "Start time of the process, in unix time.");
     put(&t, "mqd_start_time_seconds %" PRId64 "\n", f->start_time);
     put_head(&t, "mqd_build_info", "gauge", "The version of mqd, as a label; the value is 1.");
@@ -219,5 +246,6 @@ size_t metrics_max_size(const char *version)
     struct metrics_histogram passes;
     memset(&passes, 0xff, sizeof(passes));
     widest.loop_passes = &passes;
+    widest.fsyncs = &passes;
     return metrics_render(&widest, NULL, 0);
 }

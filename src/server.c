@@ -126,7 +126,9 @@ static int open_signals(struct server *s)
     if (sigaction(SIGCHLD, &deflt, NULL) < 0)
         return -1;
     sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGPIPE, &ignore, NULL) < 0)
+    /* a write past RLIMIT_FSIZE fails with EFBIG, which the store handles,
+     * instead of killing the process */
+    if (sigaction(SIGPIPE, &ignore, NULL) < 0 || sigaction(SIGXFSZ, &ignore, NULL) < 0)
         return -1;
     sigset_t set;
     sigemptyset(&set);
@@ -180,8 +182,28 @@ static int make_budget(struct server *s)
     return s->env.budget ? 0 : -1;
 }
 
-/* collect_figures: what a scrape shows, from the counters the loop keeps. */
-static void collect_figures(const struct server *s, struct metrics_figures *f)
+/* collect_store_figures: the data directory's part of a scrape; its fsync
+ * histogram is copied, the sync thread adding to it meanwhile */
+static void collect_store_figures(const struct server *s, struct store_stats *st,
+                                  struct metrics_figures *f)
+{
+    store_get_stats(s->store, st);
+    f->persist_records = st->records;
+    f->persist_bytes = st->bytes;
+    f->persist_errors = st->errors;
+    f->persist_log_bytes = st->log_bytes;
+    f->persist_snapshot_bytes = st->snapshot_bytes;
+    f->persist_compactions = st->compactions;
+    f->persist_compactions_failed = st->compactions_failed;
+    f->persist_last_compaction = (uint64_t)st->last_compaction;
+    f->persist_last_compaction_ns = st->last_compaction_ns;
+    f->fsyncs = &st->fsyncs;
+}
+
+/* collect_figures: what a scrape shows, from the counters the loop keeps;
+ * `st` holds the store's copy that f->fsyncs points into. */
+static void collect_figures(const struct server *s, struct store_stats *st,
+                            struct metrics_figures *f)
 {
     struct broker_stats b;
     broker_get_stats(s->env.broker, &b);
@@ -222,16 +244,20 @@ static void collect_figures(const struct server *s, struct metrics_figures *f)
         .errors_topic_too_long = c->error_replies[PROTO_REPLY_TOPIC_TOO_LONG],
         .errors_too_many_topics = c->error_replies[PROTO_REPLY_TOO_MANY_TOPICS],
         .errors_too_many_subscriptions = c->error_replies[PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS],
+        .errors_not_persisted = c->error_replies[PROTO_REPLY_NOT_PERSISTED],
         .start_time = s->start_time,
         .version = MQD_VERSION,
         .loop_passes = &s->loop_passes,
     };
+    if (s->store)
+        collect_store_figures(s, st, f);
 }
 
 static size_t render_metrics(void *ctx, char *out, size_t cap)
 {
     struct metrics_figures f;
-    collect_figures(ctx, &f);
+    struct store_stats st;
+    collect_figures(ctx, &st, &f);
     return metrics_render(&f, out, cap);
 }
 
@@ -386,8 +412,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
  * not finish (so idle clients cost no wake-ups). */
 static void set_events(struct server *s, struct conn *c)
 {
-    uint32_t events =
-        (c->draining || conn_held(c) ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
+    uint32_t events = (c->draining || conn_held(c) ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
     if (events == c->events || c->closing)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = c};

@@ -18,7 +18,10 @@
 /* metrics_histogram: how long the loop's passes took, in fixed buckets
  * whose upper bounds are METRICS_PASS_BOUNDS_US microseconds, then +Inf */
 #define METRICS_PASS_BUCKETS 6
-#define METRICS_PASS_BOUNDS_US {100, 1000, 10000, 100000, 1000000}
+#define METRICS_PASS_BOUNDS_US                                                                     \
+    {                                                                                              \
+        100, 1000, 10000, 100000, 1000000                                                          \
+    }
 struct metrics_histogram {
     uint64_t counts[METRICS_PASS_BUCKETS]; /* per bucket, the last +Inf */
     uint64_t count;
@@ -48,8 +51,8 @@ struct metrics_figures {
     uint64_t idle_closes;
     uint64_t timed_out;
     uint64_t passes_over_budget; /* loop passes that ended with a client's input held */
-    uint64_t memory_used;  /* bytes held, as --max-memory counts them */
-    uint64_t memory_limit; /* --max-memory, 0: none */
+    uint64_t memory_used;        /* bytes held, as --max-memory counts them */
+    uint64_t memory_limit;       /* --max-memory, 0: none */
     uint64_t cache_evictions;
     uint64_t cache_evicted_one;
     uint64_t one_rerouted; /* "one" lines of closed clients: to a subscriber */
@@ -64,9 +67,21 @@ struct metrics_figures {
     uint64_t errors_topic_too_long;
     uint64_t errors_too_many_topics;
     uint64_t errors_too_many_subscriptions;
-    int64_t start_time; /* unix time, seconds */
+    uint64_t errors_not_persisted;
+    /* --data-dir (store.h); all 0 without it */
+    uint64_t persist_records;
+    uint64_t persist_bytes;
+    uint64_t persist_errors;
+    uint64_t persist_log_bytes;
+    uint64_t persist_snapshot_bytes;
+    uint64_t persist_compactions;
+    uint64_t persist_compactions_failed;
+    uint64_t persist_last_compaction;    /* unix time it finished, 0: none */
+    uint64_t persist_last_compaction_ns; /* how long it took */
+    int64_t start_time;                  /* unix time, seconds */
     const char *version;
     const struct metrics_histogram *loop_passes; /* NULL: all zero */
+    const struct metrics_histogram *fsyncs;      /* NULL: all zero */
 };
 
 /* metrics_render: the exposition of `f`, snprintf-like: its length, of which

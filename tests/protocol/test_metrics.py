@@ -55,8 +55,18 @@ FAMILIES = {
     "mqd_one_returned_total": ("counter", "to", {"subscriber", "cache", "lost"}),
     "mqd_protocol_errors_total":
         ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory",
-                               "topic_too_long", "too_many_topics", "too_many_subscriptions"}),
+                               "topic_too_long", "too_many_topics", "too_many_subscriptions",
+                               "not_persisted"}),
     "mqd_loop_pass_seconds": ("histogram", "le", None),
+    "mqd_persist_records_total": ("counter", None, None),
+    "mqd_persist_written_bytes_total": ("counter", None, None),
+    "mqd_persist_errors_total": ("counter", None, None),
+    "mqd_persist_log_bytes": ("gauge", None, None),
+    "mqd_persist_snapshot_bytes": ("gauge", None, None),
+    "mqd_persist_compactions_total": ("counter", "result", {"done", "failed"}),
+    "mqd_persist_last_compaction_timestamp_seconds": ("gauge", None, None),
+    "mqd_persist_fsync_seconds": ("histogram", "le", None),
+    "mqd_persist_last_compaction_duration_seconds": ("gauge", None, None),
     "mqd_start_time_seconds": ("gauge", None, None),
     "mqd_build_info": ("gauge", "version", None),
 }
@@ -784,3 +794,36 @@ def test_metrics_port_in_use_exits_1_and_says_so():
         status, _, err = run_mqd("--port", str(free_port()), "--metrics", str(port))
     assert status == 1
     assert err == f"mqd: cannot serve metrics on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec"])
+def test_persistence_is_measured(mserver, tmp_path, policy):
+    server = mserver("--data-dir", str(tmp_path), "--fsync", policy, "--compact-min", "8K")
+    before = scrape(server)
+    assert value(before, "mqd_persist_records_total") == 0
+    assert value(before, "mqd_persist_log_bytes") == 12   # a new log's head
+    c = Client(server.port)
+    for i in range(200):
+        assert c.request(command="send", topic=f"t{i % 4}", msg="m" * 80, delivery="all") == OK
+    server.wait_until(lambda: "compacted into snapshot" in server.stderr(), "a compaction")
+    wait_for(server, "mqd_persist_compactions_total", 1, result="done")
+    series = scrape(server)
+    assert value(series, "mqd_persist_records_total") == 200   # each send, one record
+    written = value(series, "mqd_persist_written_bytes_total")
+    assert 200 * 100 < written < 200 * 200
+    assert value(series, "mqd_persist_errors_total") == 0
+    assert value(series, "mqd_persist_compactions_total", result="failed") == 0
+    assert abs(value(series, "mqd_persist_last_compaction_timestamp_seconds") - time.time()) < 60
+    assert 0 < value(series, "mqd_persist_last_compaction_duration_seconds") < TIMEOUT
+    snapshots = [n for n in os.listdir(tmp_path) if n.startswith("snapshot.")]
+    assert len(snapshots) == 1
+    assert value(series, "mqd_persist_snapshot_bytes") == os.path.getsize(tmp_path / snapshots[0])
+    # always: one sync per pass with records, each send its own pass here;
+    # everysec: the helper's, within a second of something written
+    if policy == "always":
+        assert value(series, "mqd_persist_fsync_seconds_count") >= 200
+    else:
+        synced = value(series, "mqd_persist_fsync_seconds_count")
+        assert c.request(command="send", topic="t", msg="one more", delivery="all") == OK
+        wait_for(server, "mqd_persist_fsync_seconds_count", synced + 1)
+    assert value(series, "mqd_persist_fsync_seconds_sum") > 0

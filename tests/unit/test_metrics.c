@@ -48,6 +48,16 @@ static const struct metrics_figures figures = {
     .idle_closes = 30,
     .timed_out = 31,
     .passes_over_budget = 32,
+    .errors_not_persisted = 36,
+    .persist_records = 37,
+    .persist_bytes = 38,
+    .persist_errors = 39,
+    .persist_log_bytes = 40,
+    .persist_snapshot_bytes = 41,
+    .persist_compactions = 42,
+    .persist_compactions_failed = 43,
+    .persist_last_compaction = 44,
+    .persist_last_compaction_ns = 1500000045,
     .start_time = 1795589491,
     .version = "1.2.3",
 };
@@ -150,6 +160,35 @@ static const char expected_tail[] =
     "mqd_protocol_errors_total{reason=\"topic_too_long\"} 26\n"
     "mqd_protocol_errors_total{reason=\"too_many_topics\"} 27\n"
     "mqd_protocol_errors_total{reason=\"too_many_subscriptions\"} 28\n"
+    "mqd_protocol_errors_total{reason=\"not_persisted\"} 36\n";
+static const char expected_persist[] =
+    "# HELP mqd_persist_records_total Records written to the data directory's log "
+    "(--data-dir).\n"
+    "# TYPE mqd_persist_records_total counter\n"
+    "mqd_persist_records_total 37\n"
+    "# HELP mqd_persist_written_bytes_total Bytes of records written to the data directory's "
+    "log.\n"
+    "# TYPE mqd_persist_written_bytes_total counter\n"
+    "mqd_persist_written_bytes_total 38\n"
+    "# HELP mqd_persist_errors_total Writes, syncs, allocations and compactions of the data "
+    "directory that failed.\n"
+    "# TYPE mqd_persist_errors_total counter\n"
+    "mqd_persist_errors_total 39\n"
+    "# HELP mqd_persist_log_bytes Bytes of the logs since the last snapshot, which compaction "
+    "weighs.\n"
+    "# TYPE mqd_persist_log_bytes gauge\n"
+    "mqd_persist_log_bytes 40\n"
+    "# HELP mqd_persist_snapshot_bytes Bytes of the last snapshot.\n"
+    "# TYPE mqd_persist_snapshot_bytes gauge\n"
+    "mqd_persist_snapshot_bytes 41\n"
+    "# HELP mqd_persist_compactions_total Compactions of the data directory, by result.\n"
+    "# TYPE mqd_persist_compactions_total counter\n"
+    "mqd_persist_compactions_total{result=\"done\"} 42\n"
+    "mqd_persist_compactions_total{result=\"failed\"} 43\n"
+    "# HELP mqd_persist_last_compaction_timestamp_seconds When the last compaction finished, in "
+    "unix time; 0: none yet.\n"
+    "# TYPE mqd_persist_last_compaction_timestamp_seconds gauge\n"
+    "mqd_persist_last_compaction_timestamp_seconds 44\n"
     "# HELP mqd_loop_pass_seconds How long the event loop's passes took, from waking to the end "
     "of their writes.\n"
     "# TYPE mqd_loop_pass_seconds histogram\n"
@@ -161,6 +200,21 @@ static const char expected_tail[] =
     "mqd_loop_pass_seconds_bucket{le=\"+Inf\"} 0\n"
     "mqd_loop_pass_seconds_sum 0.000000000\n"
     "mqd_loop_pass_seconds_count 0\n"
+    "# HELP mqd_persist_fsync_seconds How long each fdatasync of the data directory's log "
+    "took.\n"
+    "# TYPE mqd_persist_fsync_seconds histogram\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"0.000100\"} 0\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"0.001000\"} 0\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"0.010000\"} 0\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"0.100000\"} 0\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"1.000000\"} 0\n"
+    "mqd_persist_fsync_seconds_bucket{le=\"+Inf\"} 0\n"
+    "mqd_persist_fsync_seconds_sum 0.000000000\n"
+    "mqd_persist_fsync_seconds_count 0\n"
+    "# HELP mqd_persist_last_compaction_duration_seconds How long the last compaction took, "
+    "from its fork to its snapshot in place.\n"
+    "# TYPE mqd_persist_last_compaction_duration_seconds gauge\n"
+    "mqd_persist_last_compaction_duration_seconds 1.500000045\n"
     "# HELP mqd_start_time_seconds Start time of the process, in unix time.\n"
     "# TYPE mqd_start_time_seconds gauge\n"
     "mqd_start_time_seconds 1795589491\n"
@@ -168,12 +222,12 @@ static const char expected_tail[] =
     "# TYPE mqd_build_info gauge\n"
     "mqd_build_info{version=\"1.2.3\"} 1\n";
 
-static char expected[sizeof(expected_head) + sizeof(expected_tail) - 1];
+static char expected[sizeof(expected_head) + sizeof(expected_tail) + sizeof(expected_persist) - 2];
 
 static int join_expected(void **state)
 {
     (void)state;
-    snprintf(expected, sizeof(expected), "%s%s", expected_head, expected_tail);
+    snprintf(expected, sizeof(expected), "%s%s%s", expected_head, expected_tail, expected_persist);
     return 0;
 }
 
@@ -222,13 +276,14 @@ static void families_are_well_formed(void **state)
         assert_memory_equal(line, family, n);
         const char *rest = line + n;
         if (histogram) /* a histogram's samples: _bucket{le=...}, _sum, _count */
-            rest += strncmp(rest, "_bucket{", 8) == 0 ? 7
-                    : strncmp(rest, "_sum ", 5) == 0  ? 4
-                                                      : strncmp(rest, "_count ", 7) == 0 ? 6 : 0;
+            rest += strncmp(rest, "_bucket{", 8) == 0  ? 7
+                    : strncmp(rest, "_sum ", 5) == 0   ? 4
+                    : strncmp(rest, "_count ", 7) == 0 ? 6
+                                                       : 0;
         assert_true(*rest == ' ' || (*rest == '{' && !histogram) ||
                     (histogram && strncmp(rest, "{le=", 4) == 0));
     }
-    assert_int_equal(families, 26);
+    assert_int_equal(families, 35);
 }
 
 static void measures_when_out_of_room(void **state)
@@ -304,6 +359,7 @@ static void the_widest_exposition_is_measured(void **state)
     struct metrics_histogram passes;
     memset(&passes, 0xff, sizeof(passes));
     widest.loop_passes = &passes;
+    widest.fsyncs = &passes;
     size_t len = metrics_render(&widest, NULL, 0);
     assert_int_equal(len, max);
 }
