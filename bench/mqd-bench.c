@@ -1,5 +1,6 @@
 /*
- * mqd-bench: a load generator for mqd, and for Redis pub/sub to compare.
+ * mqd-bench: a load generator for mqd, and for Redis pub/sub, Redis Streams
+ * and NATS to compare.
  *
  * One thread, one epoll loop, non-blocking sockets. S subscribers join T
  * topics (subscriber i takes topic i % T); once every subscribe is answered,
@@ -9,6 +10,11 @@
  * subscriber measures latency and finds lost or repeated deliveries without
  * parsing JSON. Counters reset after the warm-up; loss is counted over the
  * whole run, after a drain.
+ *
+ * Redis pub/sub keeps nothing (PUBLISH never reaches the AOF), so the
+ * durable counterpart of mqd's cached topics is Redis Streams
+ * (--proto redis-streams): a publisher XADDs each msg as field "m" of an
+ * entry, a subscriber loops on XREAD BLOCK 0 from the last id it read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +37,10 @@
 #define HEADER_LEN 32 /* 16 hex time, 4 hex publisher, 12 hex sequence */
 #define HIST_SUB 16
 #define HIST_BUCKETS (64 * HIST_SUB)
+#define MAX_PREFIX 64 /* commands are built in fixed buffers */
+#define STREAM_ID_LEN 48 /* "ms-seq", two 64-bit numbers */
 
-enum proto { PROTO_MQD, PROTO_REDIS, PROTO_NATS };
+enum proto { PROTO_MQD, PROTO_REDIS, PROTO_NATS, PROTO_REDIS_STREAMS };
 
 struct config {
     unsigned port;
@@ -43,6 +51,18 @@ struct config {
     const char *prefix; /* topic names are prefix + number */
     bool json, idle;
     size_t fill;
+    size_t maxlen; /* redis-streams: XADD's MAXLEN ~ (0: no trim) */
+};
+
+/* redis-streams subscribers: where the reader is in the reply to its one
+ * outstanding command (XREVRANGE when subscribing, XREAD after). An entry
+ * has one field, so it is always eight lines: *2, $len, id, *2, $1, m,
+ * $len, payload. */
+struct stream_reader {
+    size_t head_left;    /* XREAD's lines before the entry count: *1, *2, $len, key */
+    size_t entries_left; /* 0: the next line after the head is the entry count */
+    size_t line;         /* line inside the current entry */
+    char last_id[STREAM_ID_LEN]; /* the newest entry read: where the next XREAD starts */
 };
 
 struct client {
@@ -63,6 +83,7 @@ struct client {
     uint64_t *seq; /* next sequence number per topic */
     /* subscribers */
     uint64_t *last_seq; /* per publisher: last sequence seen, +1 (0: none) */
+    struct stream_reader stream;
 };
 
 struct counters {
@@ -84,6 +105,8 @@ struct bench {
      * the sends of one write leave together, and the clock is not free */
     uint64_t read_at, send_at;
     double paced_start;
+    char xadd_trim[64]; /* redis-streams: XADD's "MAXLEN ~ N" arguments, or "" */
+    int xadd_args;
     char read_buf[READ_SIZE];
 };
 
@@ -221,9 +244,32 @@ static void append_subscribe(struct bench *b, struct client *c, const char *topi
         n = snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
                      strlen(topic), topic);
         break;
+    case PROTO_REDIS_STREAMS:
+        /* the stream's newest id, to read from: entries of earlier runs are
+         * not delivered, as mqd's subscribers ask for no replay */
+        n = snprintf(line, sizeof(line),
+                     "*6\r\n$9\r\nXREVRANGE\r\n$%zu\r\n%s\r\n$1\r\n+\r\n$1\r\n-\r\n"
+                     "$5\r\nCOUNT\r\n$1\r\n1\r\n",
+                     strlen(topic), topic);
+        strcpy(c->stream.last_id, "0-0"); /* if the stream is empty or missing */
+        break;
     default: n = snprintf(line, sizeof(line), "SUB %s %zu\r\n", topic, c->id + 1); break;
     }
     out_append(c, line, (size_t)n);
+}
+
+/* append_xread: redis-streams: wait for the entries after the last one
+ * read. One XREAD at a time: each answer carries all entries since. */
+static void append_xread(struct bench *b, struct client *c)
+{
+    const char *topic = b->topic_names[c->id % b->cfg.topics], *id = c->stream.last_id;
+    char line[256];
+    int n = snprintf(line, sizeof(line),
+                     "*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n"
+                     "$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                     strlen(topic), topic, strlen(id), id);
+    out_append(c, line, (size_t)n);
+    c->stream.head_left = 4;
 }
 
 /* append_connect: NATS only; "verbose" makes the server acknowledge every
@@ -240,7 +286,7 @@ static void append_send(struct bench *b, struct client *c, size_t t)
 {
     const char *topic = b->topic_names[t];
     size_t tlen = strlen(topic), size = b->cfg.size;
-    char head[160];
+    char head[256]; /* fits any command with a prefix of MAX_PREFIX */
     int n;
     switch (b->cfg.proto) {
     case PROTO_MQD:
@@ -250,6 +296,11 @@ static void append_send(struct bench *b, struct client *c, size_t t)
     case PROTO_REDIS:
         n = snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
                      tlen, topic, size);
+        break;
+    case PROTO_REDIS_STREAMS:
+        n = snprintf(head, sizeof(head),
+                     "*%d\r\n$4\r\nXADD\r\n$%zu\r\n%s\r\n%s$1\r\n*\r\n$1\r\nm\r\n$%zu\r\n",
+                     b->xadd_args, tlen, topic, b->xadd_trim, size);
         break;
     default: n = snprintf(head, sizeof(head), "PUB %s %zu\r\n", topic, size); break;
     }
@@ -334,11 +385,75 @@ static void on_nats_line(struct bench *b, struct client *c, const char *line, si
     } /* INFO, PONG: nothing to do */
 }
 
+/* stream_reply_done: a subscriber's XREVRANGE or XREAD is answered: the
+ * next XREAD goes out at once */
+static void stream_reply_done(struct bench *b, struct client *c)
+{
+    if (c->replies_wanted > 0)
+        c->replies_wanted--; /* the XREVRANGE: subscribed */
+    c->stream.entries_left = 0;
+    append_xread(b, c);
+    flush_out(b, c);
+}
+
+/* on_stream_entry_line: line c->stream.line of an entry; the id is kept
+ * (the next XREAD starts after it) and the payload counted */
+static void on_stream_entry_line(struct bench *b, struct client *c, const char *line,
+                                 size_t len)
+{
+    struct stream_reader *r = &c->stream;
+    if (r->line == 2 && len < sizeof(r->last_id)) {
+        memcpy(r->last_id, line, len);
+        r->last_id[len] = 0;
+    }
+    if (++r->line < 8)
+        return;
+    r->line = 0;
+    if (c->replies_wanted == 0) /* XREVRANGE's entry is older: only its id counts */
+        on_payload(b, c, line, len);
+    if (--r->entries_left == 0)
+        stream_reply_done(b, c);
+}
+
+/* on_stream_line: redis-streams. A publisher's XADD is answered with the
+ * new id as a bulk string, two lines; a subscriber's read as above. */
+static void on_stream_line(struct bench *b, struct client *c, const char *line, size_t len)
+{
+    if (len > 0 && line[0] == '-') {
+        fprintf(stderr, "mqd-bench: redis: %.*s\n", (int)len, line);
+        exit(1);
+    }
+    struct stream_reader *r = &c->stream;
+    if (c->publisher) {
+        if (++c->line_in_msg == 2) {
+            c->line_in_msg = 0;
+            on_ack(b, c);
+        }
+    } else if (r->head_left > 0) {
+        if (len == 3 && memcmp(line, "*-1", 3) == 0) /* nil: timed out, nothing new */
+            stream_reply_done(b, c);
+        else
+            r->head_left--;
+    } else if (r->entries_left == 0) {
+        long n = len > 1 ? strtol(line + 1, NULL, 10) : 0;
+        if (n <= 0)
+            stream_reply_done(b, c);
+        else
+            r->entries_left = (size_t)n;
+    } else {
+        on_stream_entry_line(b, c, line, len);
+    }
+}
+
 /* on_line: one complete input line (without "\r\n"). */
 static void on_line(struct bench *b, struct client *c, const char *line, size_t len)
 {
     if (b->cfg.proto == PROTO_NATS) {
         on_nats_line(b, c, line, len);
+        return;
+    }
+    if (b->cfg.proto == PROTO_REDIS_STREAMS) {
+        on_stream_line(b, c, line, len);
         return;
     }
     if (c->replies_wanted > 0) {
@@ -418,9 +533,26 @@ static int connect_one(struct bench *b)
     return fd;
 }
 
+/* xadd_trim: XADD's "MAXLEN ~ N", which bounds a stream's memory as
+ * --cache-size bounds mqd's cache. The stream is Redis's delivery path as
+ * well, so N must exceed how far a subscriber falls behind. "~" lets Redis
+ * trim whole nodes, its cheap way. */
+static void xadd_trim(struct bench *b)
+{
+    b->xadd_args = 5; /* XADD key * m payload */
+    if (!b->cfg.maxlen)
+        return;
+    char n[24];
+    int len = snprintf(n, sizeof(n), "%zu", b->cfg.maxlen);
+    snprintf(b->xadd_trim, sizeof(b->xadd_trim), "$6\r\nMAXLEN\r\n$1\r\n~\r\n$%d\r\n%s\r\n",
+             len, n);
+    b->xadd_args = 8;
+}
+
 static void setup(struct bench *b)
 {
     struct config *cfg = &b->cfg;
+    xadd_trim(b);
     b->topic_names = xcalloc(cfg->topics, sizeof(char *));
     b->subs_per_topic = xcalloc(cfg->topics, sizeof(size_t));
     for (size_t t = 0; t < cfg->topics; t++) {
@@ -638,7 +770,8 @@ static void run_fill(struct bench *b)
     b->cfg.publishers = 1;
     setup(b);
     struct client *c = &b->clients[0];
-    b->publishing = true;
+    /* b->publishing stays false: read_client would refill the window past
+     * the total; this loop refills it with what is left */
     size_t total = b->cfg.fill * b->cfg.topics;
     while (b->total.acked < total) {
         size_t left = total - b->total.acked - c->inflight;
@@ -666,11 +799,12 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: mqd-bench --port N [options]\n"
-            "  --proto mqd|redis|nats  protocol of the server (default mqd)\n"
+            "  --proto mqd|redis|redis-streams|nats  protocol of the server (default mqd)\n"
             "  --subscribers S     subscriber connections (default 100)\n"
             "  --publishers P      publisher connections (default 1)\n"
             "  --topics T          topics; subscriber i takes topic i %% T (default 1)\n"
-            "  --prefix NAME       topic names are NAME0, NAME1, ... (default t)\n"
+            "  --prefix NAME       topic names are NAME0, NAME1, ... (default t; at most\n"
+            "                      %d bytes)\n"
             "  --size BYTES        msg length, at least %d (default 64)\n"
             "  --window W          unacknowledged sends per publisher (default 256)\n"
             "  --duration SEC      measured time (default 5)\n"
@@ -679,8 +813,11 @@ static void usage(FILE *out)
             "  --server-pid PID    report the server's RSS\n"
             "  --idle              connect and subscribe only, then report RSS (scenario D)\n"
             "  --fill N            publish N messages per topic, no subscribers (scenario E)\n"
+            "  --maxlen N          redis-streams: XADD trims a stream to about N entries\n"
+            "                      (MAXLEN ~ N; default 0, no trim: a subscriber further\n"
+            "                      behind than N would miss entries, counted as lost)\n"
             "  --json              print one JSON object\n",
-            HEADER_LEN);
+            MAX_PREFIX, HEADER_LEN);
 }
 
 static double number(const char *flag, const char *text)
@@ -698,7 +835,8 @@ static double number(const char *flag, const char *text)
 static enum proto proto_named(const char *name)
 {
     static const char *const names[] = {[PROTO_MQD] = "mqd", [PROTO_REDIS] = "redis",
-                                        [PROTO_NATS] = "nats"};
+                                        [PROTO_NATS] = "nats",
+                                        [PROTO_REDIS_STREAMS] = "redis-streams"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(name, names[i]) == 0)
             return (enum proto)i;
@@ -763,6 +901,8 @@ static void parse_args(int argc, char **argv, struct config *c)
             c->prefix = v;
         else if (strcmp(a, "--fill") == 0)
             c->fill = (size_t)number(a, v);
+        else if (strcmp(a, "--maxlen") == 0)
+            c->maxlen = (size_t)number(a, v);
         else {
             fprintf(stderr, "mqd-bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -770,10 +910,11 @@ static void parse_args(int argc, char **argv, struct config *c)
         }
     }
     if (!c->port || c->size < HEADER_LEN || !c->topics || !c->window ||
-        (c->publishers == 0 && !c->idle)) {
+        (c->publishers == 0 && !c->idle) || strlen(c->prefix) > MAX_PREFIX) {
         fprintf(stderr,
-                "mqd-bench: need --port, --size >= %d, and topics, window, publishers > 0\n",
-                HEADER_LEN);
+                "mqd-bench: need --port, --size >= %d, --prefix of at most %d bytes, and "
+                "topics, window, publishers > 0\n",
+                HEADER_LEN, MAX_PREFIX);
         exit(2);
     }
 }

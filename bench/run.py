@@ -47,7 +47,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(server):
+def start(server, extra=()):
+    """A fresh server on a free port, once it accepts connections: (proc, port).
+    `extra`: more server arguments, after the ones here (a later one wins)."""
     port = free_port()
     if server == "mqd":
         argv = [MQD, "--port", str(port), "--max-clients", "20000", "--log-level", "warn",
@@ -57,6 +59,7 @@ def start(server):
                 "--appendonly", "no", "--maxclients", "20000", "--loglevel", "warning"]
     else:
         argv = ["nats-server", "--addr", "127.0.0.1", "--port", str(port)]
+    argv += extra
     if PINNED:
         argv = ["taskset", "-c", "0"] + argv
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -66,17 +69,21 @@ def start(server):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return proc, port
         except OSError:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError(f"{server} did not start")
+                raise RuntimeError(f"{server} did not start: {' '.join(argv)}")
             time.sleep(0.01)
 
 
-def run_cell(server, scenario, seconds):
-    proc, port = start(server)
+def run_cell(server, scenario, seconds, proto=None, extra=(), bench_extra=()):
+    """One run of a scenario on a fresh server; mqd-bench speaks `proto`
+    (default: the server's own), `extra` goes to the server, `bench_extra`
+    to mqd-bench."""
+    proc, port = start(server, extra)
     try:
-        argv = [BENCH, "--port", str(port), "--proto", server, "--server-pid", str(proc.pid),
-                "--json", "--duration", str(seconds), "--warmup", "1"] + SCENARIOS[scenario][1]
+        argv = [BENCH, "--port", str(port), "--proto", proto or server,
+                "--server-pid", str(proc.pid), "--json", "--duration", str(seconds),
+                "--warmup", "1"] + SCENARIOS[scenario][1] + list(bench_extra)
         if PINNED:
             argv = ["taskset", "-c", "1"] + argv
         out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -106,15 +113,24 @@ def cell(values):
     return med, f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
 
 
+def version(argv):
+    """What `argv` prints, or "" when the program is not installed (bench/durable.py
+    runs without NATS)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return ""
+
+
 def machine():
     model = "unknown"
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
-    nats = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout
-    mqd = subprocess.run([MQD, "--version"], capture_output=True, text=True).stdout
+    redis, nats, mqd = (version(argv) for argv in (["redis-server", "--version"],
+                                                   ["nats-server", "--version"],
+                                                   [MQD, "--version"]))
     return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}; "
             f"{mqd.strip()}; Redis {redis.split()[2].removeprefix('v=') if redis else '?'}; "
             f"{nats.strip() or 'nats-server ?'}")
