@@ -112,7 +112,8 @@ static int list_generations(int dir_fd, bool tidy, struct generations *g)
         mqd_free(g->logs);
         return -1;
     }
-    qsort(g->logs, g->nlogs, sizeof(*g->logs), compare_gens);
+    if (g->nlogs > 1)
+        qsort(g->logs, g->nlogs, sizeof(*g->logs), compare_gens);
     return 0;
 }
 
