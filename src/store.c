@@ -170,7 +170,8 @@ static int open_log(struct store *s, uint64_t gen, const struct datadir_file *f,
         log_warn(s->config.log, "%s/%s: cut a torn tail of %zu bytes at offset %zu", s->config.dir,
                  name, f->size - f->scan.end, f->scan.end);
     }
-    if (f && f->size != f->scan.end && ftruncate(s->log_fd, s->end) < 0) {
+    /* also gives back what a run that crashed had allocated ahead */
+    if (f && ftruncate(s->log_fd, s->end) < 0) {
         snprintf(err, err_len, "cannot cut %s/%s: %s", s->config.dir, name, strerror(errno));
         return -1;
     }
@@ -186,6 +187,17 @@ static int open_log(struct store *s, uint64_t gen, const struct datadir_file *f,
     }
     s->allocated = s->end;
     return 0;
+}
+
+/* give_back_allocation: the disk a crashed run allocated ahead for a log
+ * it then left behind (a failure only wastes that space) */
+static void give_back_allocation(struct store *s, const char *name, size_t size)
+{
+    int fd = openat(s->dir_fd, name, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)ftruncate(fd, (off_t)size);
+        close(fd);
+    }
 }
 
 /* adopt_unnumbered: a directory from before logs were numbered holds one
@@ -224,6 +236,8 @@ static int read_back(struct store *s, char *err, size_t err_len)
         if (read_file(s, name, gen == p.last_log, err, err_len, &f) < 0)
             return -1;
         s->stats.log_bytes += f.scan.end;
+        if (gen < p.last_log)
+            give_back_allocation(s, name, f.size);
     }
     if (open_log(s, p.last_log ? p.last_log : (p.snapshot ? p.snapshot : 1), p.last_log ? &f : NULL,
                  err, err_len) < 0)
@@ -281,6 +295,7 @@ static void switch_log(struct store *s, int fd, uint64_t gen)
     s->log_fd = fd;
     if (s->thread_on)
         pthread_mutex_unlock(&s->mutex);
+    (void)ftruncate(old, s->end); /* gives back what was allocated ahead */
     close(old);
     s->gen = gen;
     s->end = s->allocated = RECORD_HEAD_LEN;
@@ -432,10 +447,12 @@ void store_tell(void *store, const struct broker_change *c)
 }
 
 static void compact_start(struct store *s);
+static void reap_child(struct store *s);
 
 int store_commit(struct store *s)
 {
     s->no_room = false;
+    reap_child(s); /* a compaction is put in place as soon as it is done */
     if (s->pending_len == 0)
         return 0;
     if (write_all(s->log_fd, s->pending, s->pending_len, s->end) < 0) {
@@ -704,6 +721,8 @@ void store_free(struct store *s)
     if (s->log_fd >= 0) {
         (void)store_commit(s); /* a failure was said */
         (void)sync_log(s, s->log_fd);
+        if (!s->failing)
+            (void)ftruncate(s->log_fd, s->end); /* what was allocated ahead */
     }
     if (s->child) {
         int status;

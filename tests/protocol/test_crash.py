@@ -13,7 +13,8 @@ delivery with its index and bytes, everything an earlier round found is
 still there byte for byte, every acknowledged "one" message is handed out
 exactly once, an index never names two messages, and a send to each topic
 gets an index above every one seen. At the end a clean stop and start
-keep it all."""
+keep it all. Compaction runs through it all (a small --compact-min), so
+kills also land while a child writes a snapshot."""
 
 import json
 import os
@@ -321,7 +322,9 @@ def load_and_kill(server, history, round, rng):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_random_kills_under_load_lose_nothing_told(tmp_path, policy):
-    args = ("--data-dir", str(tmp_path), "--fsync", policy,
+    # a small --compact-min: compactions begin, finish and are cut short
+    # by kills all along
+    args = ("--data-dir", str(tmp_path), "--fsync", policy, "--compact-min", "256K",
             "--cache-size", "1000000", "--max-memory", "0", "--max-output", "1g")
     rng = random.Random(f"crash-{policy}")
     history = History()
