@@ -180,6 +180,17 @@ static const enum broker_change_kind change_kinds[] = {
     [RECORD_RETIRED] = BROKER_RETIRED,  [RECORD_FLOOR] = BROKER_FLOOR,
 };
 
+struct broker_change datadir_change(const struct record *r)
+{
+    return (struct broker_change){.kind = change_kinds[r->type],
+                                  .topic = r->topic,
+                                  .topic_len = r->topic_len,
+                                  .index = r->index,
+                                  .once = (r->flags & RECORD_ONE) != 0,
+                                  .hash = r->hash,
+                                  .key = r->key};
+}
+
 struct reading {
     datadir_restore_fn restore;
     void *ctx;
@@ -193,13 +204,7 @@ static void restore_record(void *ctx, const struct record *r, size_t offset)
     struct reading *rd = ctx;
     if (rd->refused)
         return;
-    struct broker_change c = {.kind = change_kinds[r->type],
-                              .topic = r->topic,
-                              .topic_len = r->topic_len,
-                              .index = r->index,
-                              .once = (r->flags & RECORD_ONE) != 0,
-                              .hash = r->hash,
-                              .key = r->key};
+    struct broker_change c = datadir_change(r);
     if (r->type == RECORD_MESSAGE) {
         char *bytes;
         if (!(c.line = buf_new(r->line_len, &bytes))) {

@@ -33,6 +33,10 @@ void datadir_name(char *out, const char *kind, uint64_t gen, const char *suffix)
 /* datadir_record: the record that keeps a change; it points into it. */
 struct record datadir_record(const struct broker_change *c);
 
+/* datadir_change: the change a record keeps, pointing into it; a MESSAGE's
+ * line is left NULL for the caller to make (a change holds a buf). */
+struct broker_change datadir_change(const struct record *r);
+
 struct datadir_plan {
     uint64_t snapshot;            /* 0: none */
     uint64_t first_log, last_log; /* 0: no log yet */

@@ -30,21 +30,10 @@ struct check {
     size_t ntopics;
 };
 
-static const enum broker_change_kind kinds[] = {
-    [RECORD_MESSAGE] = BROKER_CACHED,   [RECORD_INDEX] = BROKER_INDEXED,
-    [RECORD_REMOVED] = BROKER_UNCACHED, [RECORD_HASH_KEY] = BROKER_HASH_KEY,
-    [RECORD_RETIRED] = BROKER_RETIRED,  [RECORD_FLOOR] = BROKER_FLOOR};
-
 /* restore: the record as the broker's change, as the store hands it */
 static void restore(struct check *c, const struct record *r)
 {
-    struct broker_change change = {.kind = kinds[r->type],
-                                   .topic = r->topic,
-                                   .topic_len = r->topic_len,
-                                   .index = r->index,
-                                   .once = (r->flags & RECORD_ONE) != 0,
-                                   .hash = r->hash,
-                                   .key = r->key};
+    struct broker_change change = datadir_change(r);
     if (r->type == RECORD_MESSAGE) {
         char *bytes;
         change.line = buf_new(r->line_len, &bytes);
