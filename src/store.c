@@ -622,6 +622,7 @@ static void compact_start(struct store *s)
     }
     int snap_fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     pid_t parent = getpid();
+    uint64_t began = now_ns();
     pid_t pid = snap_fd >= 0 ? fork() : -1;
     if (pid == 0)
         run_child(s, snap_fd, parent);
@@ -642,8 +643,9 @@ static void compact_start(struct store *s)
     s->child = pid;
     s->child_gen = gen;
     s->child_started_ns = now_ns();
-    log_info(s->config.log, "%s: compacting into snapshot.%llu (process %d)", s->config.dir,
-             (unsigned long long)gen, (int)pid);
+    log_info(s->config.log, "%s: compacting into snapshot.%llu (process %d; the fork took %.1f ms)",
+             s->config.dir, (unsigned long long)gen, (int)pid,
+             (double)(s->child_started_ns - began) / 1e6);
 }
 
 /* compact_finish: the child's snapshot put in place, the older generation
