@@ -233,26 +233,34 @@ def rss_kib(pid):
     return -1
 
 
+def data_files(data):
+    """The snapshot and logs a start reads (not the lock)."""
+    return [os.path.join(data, n) for n in sorted(os.listdir(data))
+            if n.startswith(("log.", "snapshot."))]
+
+
 def startup(args):
     data = tempfile.mkdtemp(prefix="durable-startup-", dir=args.dir)
     try:
         messages, per_topic, fill_seconds = fill(args, data)
-        log_bytes = os.path.getsize(os.path.join(data, "log"))
+        log_bytes = sum(os.path.getsize(f) for f in data_files(data))
         print(f"# {run.machine()}; data directory on {filesystem(args.dir)}")
         print(f"filled: {messages} msgs of {STARTUP_SIZE} B over {STARTUP_TOPICS} topics "
-              f"(--cache-size {per_topic}), log {log_bytes / 2**30:.3f} GiB, "
+              f"(--cache-size {per_topic}), files {log_bytes / 2**30:.3f} GiB "
+              f"({', '.join(os.path.basename(f) for f in data_files(data))}), "
               f"in {fill_seconds:.1f} s", flush=True)
         results = {}
         for rep in range(args.reps):
             for kind in ("cold", "warm"):
                 if kind == "cold":
-                    drop_from_page_cache(os.path.join(data, "log"))
+                    for f in data_files(data):
+                        drop_from_page_cache(f)
                 r = timed_start(args, data, per_topic)
                 r["mb_per_s"] = log_bytes / r["seconds"] / 1e6
                 results.setdefault(kind, []).append(r)
                 print("startup", kind, rep + 1, json.dumps(r), flush=True)
         print()
-        print(f"| page cache | start to first answer, s | MB/s of log | stop (SIGTERM), s | "
+        print(f"| page cache | start to first answer, s | MB/s of files | stop (SIGTERM), s | "
               f"RSS after start |")
         print("|---|---|---|---|---|")
         for kind, rs in results.items():
@@ -260,8 +268,8 @@ def startup(args):
                   f"{run.cell([r['mb_per_s'] for r in rs])[1]} | "
                   f"{run.cell([r['stop_seconds'] for r in rs])[1]} | "
                   f"{statistics.median(r['rss_kib'] for r in rs) / 2**20:.2f} GiB |")
-        print(f"\nlog: {log_bytes / 2**30:.3f} GiB, {results['cold'][0]['records']} records; "
-              "cold: the log dropped from the page cache before the start "
+        print(f"\nfiles: {log_bytes / 2**30:.3f} GiB, {results['cold'][0]['records']} records; "
+              "cold: the files dropped from the page cache before the start "
               "(the host may still cache it)")
     finally:
         shutil.rmtree(data, ignore_errors=True)

@@ -442,6 +442,8 @@ size_t broker_room_needed(const struct broker *b, const struct broker_client *c,
                   array_growth(c->nsubs, c->subs_cap, sizeof(*c->subs), 4) + 4 * BLOCK_OVERHEAD;
     if (b->queue_growth) /* a reply, and a replay of the whole cache */
         need += b->queue_growth(c->ctx, (t ? t->cache.len : 0) + 1);
+    if (b->changed) /* its records: the line again, the topic twice, frames */
+        need += line_len + 2 * len + 64;
     if (t) {
         need += ring_growth(&t->cache) + array_growth(t->nsubs, t->subs_cap, sizeof(*t->subs), 4);
         for (size_t i = 0; b->queue_growth && i < t->nsubs; i++) { /* the fan-out */

@@ -179,7 +179,13 @@ static int make_budget(struct server *s)
                                .clients = &s->env,
                                .log = s->config.log};
     s->env.budget = budget_new(&bc);
-    return s->env.budget ? 0 : -1;
+    if (!s->env.budget)
+        return -1;
+    /* a state read back from --data-dir may hold more than the limit: the
+     * oldest cached messages go, as they would have in memory (and the
+     * store keeps that they went) */
+    (void)budget_make_room_from_cache(s->env.budget, 0);
+    return 0;
 }
 
 /* collect_store_figures: the data directory's part of a scrape; its fsync
@@ -396,10 +402,11 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         server_free(s);
         return NULL;
     }
-    if (make_budget(s) < 0 || make_peers(s) < 0 || open_tick(s) < 0 ||
+    if (make_peers(s) < 0 || open_tick(s) < 0 ||
         watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
-        (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0)) {
+        (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0) ||
+        make_budget(s) < 0) {
         snprintf(err, err_len, "cannot start: %s", strerror(errno ? errno : ENOMEM));
         server_free(s);
         return NULL;

@@ -23,7 +23,10 @@
 #define REMOVAL_SPARE ((off_t)64 << 10) /* kept for records no send pays for */
 #define RETRY_COMPACTION_NS (60ull * 1000000000ull)
 #define SNAPSHOT_BUFFER ((size_t)1 << 20)
-#define PENDING_KEEP ((size_t)4 << 20) /* a pending buffer above this is freed when empty */
+/* the pending buffer holds this much from the start, taken before
+ * --max-memory's ceiling is set: the removals a budget's evictions tell
+ * must find room when memory is short, which is when they happen */
+#define PENDING_RESERVE ((size_t)256 << 10)
 
 struct store {
     struct store_config config;
@@ -338,6 +341,8 @@ static int start_thread(struct store *s, char *err, size_t err_len)
     return 0;
 }
 
+static bool reserve_memory(struct store *s, size_t need);
+
 struct store *store_open(const struct store_config *config, char *err, size_t err_len)
 {
     struct store *s = mqd_calloc(1, sizeof(*s));
@@ -348,6 +353,11 @@ struct store *store_open(const struct store_config *config, char *err, size_t er
     s->config = *config;
     s->dir_fd = s->lock_fd = s->log_fd = -1;
     s->allocating = true;
+    if (!reserve_memory(s, PENDING_RESERVE)) {
+        snprintf(err, err_len, "out of memory");
+        store_free(s);
+        return NULL;
+    }
     if (open_dir(s, err, err_len) < 0) {
         store_free(s);
         return NULL;
@@ -482,10 +492,12 @@ int store_commit(struct store *s)
     s->stats.log_bytes += s->pending_len;
     s->pending_len = 0;
     s->pending_records = 0;
-    if (s->pending_cap > PENDING_KEEP) {
-        mqd_free(s->pending);
-        s->pending = NULL;
-        s->pending_cap = 0;
+    if (s->pending_cap > 4 * PENDING_RESERVE) { /* a big pass's: shrunk back */
+        char *shrunk = mqd_realloc(s->pending, PENDING_RESERVE);
+        if (shrunk) {
+            s->pending = shrunk;
+            s->pending_cap = PENDING_RESERVE;
+        }
     }
     s->unsynced = true;
     compact_start(s);

@@ -192,7 +192,8 @@ enum broker_status broker_send(struct broker *b, const struct broker_message *m)
  * allocate now: what a memory budget must find room for before running it.
  * Its receivers' queues are asked what one more line costs them
  * (queue_growth), and `c`'s what the replay of the whole cache and a reply
- * would. O(the topic's subscribers). */
+ * would; with a change function, the records that keep the send are
+ * counted too. O(the topic's subscribers). */
 size_t broker_room_needed(const struct broker *b, const struct broker_client *c, const char *topic,
                           size_t len, size_t line_len);
 

@@ -352,3 +352,47 @@ def test_check_data_prints_the_state_and_finds_damage(tmp_path):
     assert "mqd will not start on it" in out
     status, out, _ = run_mqd("--check-data", str(tmp_path / "nowhere"))
     assert status == 2 and "cannot open" in out
+
+
+def test_max_memory_evicts_from_the_restored_state_as_in_memory(tmp_path):
+    """A state restored under a smaller --max-memory than it was made with:
+    the first command that needs room evicts the oldest cached messages, as
+    it would in memory, and the eviction is kept like any other."""
+    server = start(tmp_path, "--cache-size", "100000", "--max-memory", "0")
+    c = server.client()
+    for i in range(800):   # about 8 MiB cached
+        send(c, f"t{i % 4}", f"{i:04d} " + "x" * 10_000)
+    assert server.stop() == 0
+
+    server = start(tmp_path, "--cache-size", "100000", "--max-memory", "4m")
+    c = server.client()
+    send(c, "fresh", "y" * 10_000)   # needs room: the oldest go
+    kept = [m["msg"][:4] for t in range(4) for m in replay_all(server.client(), f"t{t}")]
+    assert 0 < len(kept) < 800
+    assert sorted(kept)[0] > "0000"   # the oldest went first
+    newest = {f"{i:04d}" for i in range(800 - len(kept), 800)}
+    assert set(kept) == newest
+    assert server.stop() == 0
+
+    server = start(tmp_path, "--cache-size", "100000", "--max-memory", "0")
+    again = [m["msg"][:4] for t in range(4) for m in replay_all(server.client(), f"t{t}")]
+    assert sorted(again) == sorted(kept)   # what was evicted stays gone
+    assert server.stop() == 0
+
+
+def test_evictions_at_the_memory_limit_are_kept(tmp_path):
+    """At --max-memory, sends evict the oldest cached messages to make room;
+    those evictions are recorded like any change, so a restart without the
+    limit brings none of them back."""
+    server = start(tmp_path, "--cache-size", "100000", "--max-memory", "4m")
+    c = server.client()
+    for i in range(800):   # about 8 MiB sent into 4 MiB
+        send(c, f"t{i % 4}", f"{i:04d} " + "x" * 10_000)
+    kept = sorted(m["msg"][:4] for t in range(4) for m in replay_all(server.client(), f"t{t}"))
+    assert 0 < len(kept) < 800
+    assert server.stop() == 0
+    assert "a change is not kept" not in server.stderr()
+    server = start(tmp_path, "--cache-size", "100000", "--max-memory", "0")
+    again = sorted(m["msg"][:4] for t in range(4) for m in replay_all(server.client(), f"t{t}"))
+    assert again == kept
+    assert server.stop() == 0
