@@ -132,6 +132,11 @@ static int plan_of(const struct generations *g, const char *dir, struct datadir_
                  (unsigned long long)g->snapshot, (unsigned long long)g->snapshot);
         return -1;
     }
+    if (!g->snapshot && p->first_log > 1) { /* a snapshot went missing: its state with it */
+        snprintf(err, err_len, "%s/log.%llu has no snapshot.%llu before it: not starting", dir,
+                 (unsigned long long)p->first_log, (unsigned long long)p->first_log);
+        return -1;
+    }
     if (i == g->nlogs)
         return 0;
     for (p->last_log = p->first_log, i++; i < g->nlogs; i++, p->last_log++) {

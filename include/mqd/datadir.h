@@ -6,9 +6,10 @@
  *
  * `log.N` holds the changes made while N was the generation; `snapshot.N`
  * the whole state as it was when log.N began; `*.tmp` is a compaction's
- * snapshot not finished. The state is the newest snapshot.G (or nothing)
- * then log.G, log.G+1, ... in order, with no generation missing (the
- * plan). Files below G are a finished compaction's leftovers.
+ * snapshot not finished. The state is the newest snapshot.G then log.G,
+ * log.G+1, ... in order, or without a snapshot log.1, log.2, ..., with no
+ * generation missing (the plan). Files below G are a finished
+ * compaction's leftovers.
  *
  * Records and broker changes map one to one (record.h, broker.h): a
  * change is kept as datadir_record(change), and each record read back is

@@ -241,6 +241,10 @@ static void wrong_generations_refuse_the_start(void **state)
     save(&f, "log.4", 0);
     refused("snapshot.3 has no log.3");
 
+    save(&f, "log.3", 0); /* logs after a snapshot that is missing */
+    save(&f, "log.4", 0);
+    refused("log.3 has no snapshot.3 before it");
+
     save(&f, "log.1", 0); /* a log missing between two */
     save(&f, "log.3", 0);
     refused("log.2 is missing");
