@@ -822,7 +822,10 @@ static enum broker_status restore_retired(struct broker *b, const struct broker_
         if (retired_restore(b->retired, c->hash, c->index) < 0)
             return BROKER_NO_MEMORY;
         break;
-    default: (void)retired_raise_floor(b->retired, (size_t)c->hash, c->index); break;
+    default:
+        if (retired_raise_floor(b->retired, (size_t)c->hash, c->index) < 0)
+            return BROKER_OUT_OF_ORDER; /* no such bucket: not a floor mqd wrote */
+        break;
     }
     b->retired_cost = retired_reserve_cost(b->retired);
     return BROKER_OK;

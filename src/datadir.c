@@ -164,19 +164,23 @@ int datadir_plan(int dir_fd, const char *dir, bool tidy, struct datadir_plan *ou
 
 void datadir_remove_older(int dir_fd, uint64_t gen)
 {
-    struct generations g;
-    if (list_generations(dir_fd, false, &g) < 0)
+    int fd = dup(dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
         return; /* they are ignored at start, and removed then */
-    char name[DATADIR_NAME_LEN];
-    for (size_t i = 0; i < g.nlogs && g.logs[i] < gen; i++) {
-        datadir_name(name, "log", g.logs[i], "");
-        (void)unlinkat(dir_fd, name, 0);
     }
-    for (uint64_t k = 1; k < gen && k <= g.snapshot; k++) {
-        datadir_name(name, "snapshot", k, "");
-        (void)unlinkat(dir_fd, name, 0);
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t g = parse_gen(e->d_name, "log");
+        if (!g)
+            g = parse_gen(e->d_name, "snapshot");
+        if (g && g < gen)
+            (void)unlinkat(dir_fd, e->d_name, 0);
     }
-    mqd_free(g.logs);
+    closedir(d);
 }
 
 static const enum broker_change_kind change_kinds[] = {

@@ -639,6 +639,10 @@ static void free_closed(struct server *s)
     bool any = false;
     while ((c = s->env.close_list)) {
         s->env.close_list = c->next_close;
+        /* while the store cannot write, no flush comes to drop it: it goes
+         * now, or its socket (a reset, a hang-up) would wake every pass */
+        if (c->in_flush_list && s->store && store_failing(s->store))
+            sched_unflush(&s->env.sched, c);
         if (c->in_flush_list) {
             c->next_close = listed;
             listed = c;
@@ -738,10 +742,11 @@ void server_free(struct server *s)
 {
     if (!s)
         return;
-    /* one last non-blocking flush: replies already earned are not thrown away */
-    if (s->store)
-        (void)store_commit(s->store);
-    sched_flush_all(&s->env.sched);
+    /* one last non-blocking flush: replies already earned are not thrown
+     * away, unless their records could not be written: then nothing of
+     * them may be told (a failure was said) */
+    if (!s->store || store_commit(s->store) == 0)
+        sched_flush_all(&s->env.sched);
     while (s->env.conns)
         conn_free(s->env.conns);
     /* the "one" lines clients were never written go back to the caches

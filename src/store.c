@@ -33,6 +33,8 @@ struct store {
     store_restore_fn restore; /* while reading back */
     void *restore_ctx;
     uint64_t records_read;
+    bool loading;  /* reading back: what is told is the load's own doing */
+    bool reshaped; /* the load changed what it read: write a snapshot */
     int dir_fd;
     int lock_fd;
     int log_fd;
@@ -342,6 +344,7 @@ static int start_thread(struct store *s, char *err, size_t err_len)
 }
 
 static bool reserve_memory(struct store *s, size_t need);
+static void compact_now(struct store *s);
 
 struct store *store_open(const struct store_config *config, char *err, size_t err_len)
 {
@@ -369,8 +372,13 @@ int store_load(struct store *s, store_restore_fn restore, void *ctx, char *err, 
 {
     s->restore = restore;
     s->restore_ctx = ctx;
-    if (read_back(s, err, err_len) < 0)
+    s->loading = true;
+    int rc = read_back(s, err, err_len);
+    s->loading = false;
+    if (rc < 0)
         return -1;
+    if (s->reshaped && s->config.walk)
+        compact_now(s);
     if (s->config.fsync == STORE_FSYNC_EVERYSEC && start_thread(s, err, err_len) < 0)
         return -1;
     return 0;
@@ -444,6 +452,10 @@ bool store_room(void *store, size_t topic_len, size_t line_len)
 void store_tell(void *store, const struct broker_change *c)
 {
     struct store *s = store;
+    if (s->loading) { /* what the load itself changed: a snapshot says it after */
+        s->reshaped = true;
+        return;
+    }
     struct record r = datadir_record(c);
     size_t size = record_size(&r);
     if (!size || !reserve_memory(s, size)) {
@@ -470,6 +482,7 @@ int store_commit(struct store *s)
          * writes over it anyway, at the same offset) */
         int err = errno;
         (void)ftruncate(s->log_fd, s->end);
+        s->allocated = s->end; /* the cut gave back what was allocated ahead */
         s->failing = true;
         warn(s, "cannot write records; replies held back and sends refused until it can", err);
         return -1;
@@ -560,6 +573,21 @@ static void writer_tell(void *ctx, const struct broker_change *c)
     free(big);
 }
 
+/* write_state: the whole state, as the walk tells it, into `fd`, synced.
+ * 0, or -1 when it could not. */
+static int write_state(struct store *s, int fd)
+{
+    struct snapshot_writer w = {.fd = fd, .buf = malloc(SNAPSHOT_BUFFER)};
+    if (!w.buf)
+        return -1;
+    record_write_head(w.buf);
+    w.len = RECORD_HEAD_LEN;
+    s->config.walk(s->config.walk_state, writer_tell, &w);
+    writer_flush(&w);
+    free(w.buf);
+    return w.failed || fdatasync(fd) < 0 ? -1 : 0;
+}
+
 /* run_child: the compaction child: the state as the fork froze it, into
  * the snapshot file; never returns */
 static void run_child(struct store *s, int fd, pid_t parent)
@@ -572,14 +600,7 @@ static void run_child(struct store *s, int fd, pid_t parent)
     if (dup2(fd, 3) < 0)
         _exit(1);
     (void)close_range(4, ~0u, 0);
-    struct snapshot_writer w = {.fd = 3, .buf = malloc(SNAPSHOT_BUFFER)};
-    if (!w.buf)
-        _exit(1);
-    record_write_head(w.buf);
-    w.len = RECORD_HEAD_LEN;
-    s->config.walk(s->config.walk_state, writer_tell, &w);
-    writer_flush(&w);
-    _exit(w.failed || fdatasync(3) < 0 ? 1 : 0);
+    _exit(write_state(s, 3) < 0 ? 1 : 0);
 }
 
 /* compact_due: the logs since the snapshot have passed it and the minimum */
@@ -660,6 +681,20 @@ static void compact_start(struct store *s)
              (double)(s->child_started_ns - began) / 1e6);
 }
 
+/* compacted: snapshot.<gen> is in place: the older generation goes */
+static void compacted(struct store *s, uint64_t gen, uint64_t size, uint64_t began_ns)
+{
+    datadir_remove_older(s->dir_fd, gen);
+    uint64_t took = now_ns() - began_ns;
+    s->stats.compactions++;
+    s->stats.last_compaction = (int64_t)time(NULL);
+    s->stats.last_compaction_ns = took;
+    s->stats.snapshot_bytes = size;
+    s->retry_after_ns = 0;
+    log_info(s->config.log, "%s: compacted into snapshot.%llu, %llu bytes, in %.3f s",
+             s->config.dir, (unsigned long long)gen, (unsigned long long)size, (double)took / 1e9);
+}
+
 /* compact_finish: the child's snapshot put in place, the older generation
  * removed; or, if it failed, left as it was */
 static void compact_finish(struct store *s, int status)
@@ -677,16 +712,45 @@ static void compact_finish(struct store *s, int status)
              WIFEXITED(status) ? EIO : EINTR);
         return;
     }
-    datadir_remove_older(s->dir_fd, s->child_gen);
-    uint64_t took = now_ns() - s->child_started_ns;
-    s->stats.compactions++;
-    s->stats.last_compaction = (int64_t)time(NULL);
-    s->stats.last_compaction_ns = took;
-    s->stats.snapshot_bytes = (uint64_t)st.st_size;
-    s->retry_after_ns = 0;
-    log_info(s->config.log, "%s: compacted into snapshot.%llu, %llu bytes, in %.3f s",
-             s->config.dir, (unsigned long long)s->child_gen, (unsigned long long)st.st_size,
-             (double)took / 1e9);
+    compacted(s, s->child_gen, (uint64_t)st.st_size, s->child_started_ns);
+}
+
+/* compact_now: a snapshot of the state written by the loop itself, before
+ * any client is served: after a load that changed what it read (a smaller
+ * cache dropped messages), the snapshot, not removals appended after
+ * everything, says what is left. A failure is said, and the logs stay. */
+static void compact_now(struct store *s)
+{
+    uint64_t began = now_ns(), gen = s->gen + 1;
+    char tmp[DATADIR_NAME_LEN], name[DATADIR_NAME_LEN];
+    datadir_name(tmp, "snapshot", gen, ".tmp");
+    datadir_name(name, "snapshot", gen, "");
+    int log_fd = begin_generation(s, gen);
+    int fd =
+        log_fd < 0 ? -1 : openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    struct stat st;
+    bool done = fd >= 0 && write_state(s, fd) == 0 && fstat(fd, &st) == 0 &&
+                renameat(s->dir_fd, tmp, s->dir_fd, name) == 0 && fsync(s->dir_fd) == 0;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!done) {
+        (void)unlinkat(s->dir_fd, tmp, 0);
+        if (log_fd >= 0) {
+            close(log_fd);
+            datadir_name(name, "log", gen, "");
+            (void)unlinkat(s->dir_fd, name, 0);
+        }
+        s->stats.compactions_failed++;
+        warn(s,
+             "cannot write a snapshot of the state as loaded; a restart with a bigger cache "
+             "may bring back what this one dropped",
+             err);
+        return;
+    }
+    switch_log(s, log_fd, gen);
+    s->stats.log_bytes = RECORD_HEAD_LEN;
+    compacted(s, gen, (uint64_t)st.st_size, began);
 }
 
 /* reap_child: a finished compaction, without waiting */

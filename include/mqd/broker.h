@@ -102,7 +102,8 @@ enum broker_status {
     BROKER_NO_MEMORY = -1,
     BROKER_TOO_MANY_TOPICS = -2,
     BROKER_TOO_MANY_SUBSCRIPTIONS = -3,
-    BROKER_OUT_OF_ORDER = -4, /* broker_restore: a hash key after retired topics */
+    BROKER_OUT_OF_ORDER = -4, /* broker_restore: a hash key after retired topics, a floor
+                               * of no bucket */
     BROKER_NOT_KEPT = -5,     /* broker_send: the changes' keeper has no room */
 };
 

@@ -1,6 +1,18 @@
 import pytest
 
-from mqd_harness import Server
+from mqd_harness import ALL_SERVERS, Server
+
+
+@pytest.fixture(autouse=True)
+def stop_what_the_test_started():
+    """A test's own servers are stopped after it, whatever happened in it
+    (module-scoped ones were made before this fixture began)."""
+    first = len(ALL_SERVERS)
+    yield
+    for s in ALL_SERVERS[first:]:
+        if hasattr(s, "proc") and s.proc.poll() is None:
+            s.stop()
+    del ALL_SERVERS[first:]
 
 
 @pytest.fixture(scope="module")

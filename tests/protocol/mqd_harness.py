@@ -85,6 +85,11 @@ def metrics_port(server):
     return int(m.group(1))
 
 
+# every Server made, so that a test's are stopped after it even when it
+# fails half way (conftest.py)
+ALL_SERVERS = []
+
+
 class Server:
     """One mqd process on a free loopback port."""
 
@@ -94,6 +99,7 @@ class Server:
         the arguments or the file say --log-file."""
         if not os.path.exists(BINARY):
             raise RuntimeError(f"mqd binary not found at {BINARY}: build it first")
+        ALL_SERVERS.append(self)
         self.log = tempfile.TemporaryFile()
         self.log_file = log_file
         self.config = None

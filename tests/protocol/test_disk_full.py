@@ -11,6 +11,8 @@ import ctypes
 import os
 import resource
 import shutil
+import socket
+import struct
 import time
 
 import pytest
@@ -162,3 +164,69 @@ def test_a_write_that_fails_holds_every_reply_back_until_it_is_written(tmp_path)
     server = Server("--data-dir", str(tmp_path), "--cache-size", "100000")
     assert len(replay_all(server.client(), "t")) == sent + 21
     assert server.stop() == 0
+
+
+def low_file_size(limit):
+    """A preexec_fn: RLIMIT_FSIZE of `limit` bytes, which prlimit may raise."""
+    def setup():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    return setup
+
+
+def fail_writes(server, data_dir, c, limit):
+    """Sends until the log's write fails at `limit`: the sends acknowledged
+    before it, and the 20 of the burst whose replies are held."""
+    sent = 0
+    while os.path.getsize(f"{data_dir}/log.1") + 4000 < limit:
+        send(c, "t", f"{sent} " + "y" * 1000)
+        sent += 1
+    c.send("".join(f'{{"command":"send","topic":"t","msg":"{sent + i} {"y" * 1000}",'
+                   f'"delivery":"all"}}\n' for i in range(20)))
+    server.wait_for_log("cannot write records")
+    assert silent(c, 0.3)
+    return sent
+
+
+@needs_root
+def test_a_stop_while_writes_fail_tells_nothing_unrecorded(tmp_path):
+    """SIGTERM while the log cannot be written: the held replies are not
+    sent on the way out, since their records never reached the log, and a
+    restart gives their indexes to new sends without anyone having heard
+    of the old ones."""
+    server = Server("--data-dir", str(tmp_path), "--cache-size", "100000",
+                    preexec_fn=low_file_size(64 * 1024))
+    watcher = server.client()
+    subscribe(watcher, "t")
+    c = server.client()
+    sent = fail_writes(server, str(tmp_path), c, 64 * 1024)
+    assert server.stop() == 0
+    assert c.drain() == 0   # not one byte more: no reply of the held burst
+    assert len([watcher.line() for _ in range(sent)]) == sent
+    assert watcher.drain() == 0
+
+    server = Server("--data-dir", str(tmp_path), "--cache-size", "100000")
+    assert len(replay_all(server.client(), "t")) == sent
+    r = server.client()
+    subscribe(r, "t", cache=False)
+    send(server.client(), "t", "next")
+    assert r.line()["index"] == sent
+    assert server.stop() == 0
+
+
+@needs_root
+def test_a_client_that_resets_while_writes_fail_does_not_spin_the_loop(tmp_path):
+    """While the log cannot be written, the loop tries again every 100 ms,
+    whatever clients do: one that resets its connection (its socket then
+    reports an error at every wait) is let go at once."""
+    server = Server("--data-dir", str(tmp_path), "--cache-size", "100000", "--metrics", "0",
+                    preexec_fn=low_file_size(64 * 1024))
+    c = server.client()
+    fail_writes(server, str(tmp_path), c, 64 * 1024)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()   # a reset, with replies held for it
+    before = metric(server, "mqd_persist_errors_total")
+    time.sleep(1.0)
+    tries = metric(server, "mqd_persist_errors_total") - before
+    assert 5 <= tries <= 20   # about 10: one try per 100 ms, not one per wake-up
+    assert server.stop() == 0
+

@@ -1438,6 +1438,20 @@ static void a_broker_restored_from_what_it_told_is_the_same(void **state)
     }
 }
 
+/* a floor of a bucket the retired store does not have cannot be one mqd
+ * wrote: refused, not ignored (a floor lost could let an index be reused) */
+static void a_floor_of_no_bucket_is_refused(void **state)
+{
+    (void)state;
+    struct broker_config config = config_of(4);
+    struct broker *b = make_broker_with(&config);
+    struct broker_change c = {.kind = BROKER_FLOOR, .topic = "", .index = 9, .hash = 4095};
+    assert_int_equal(broker_restore(b, &c), BROKER_OK);
+    c.hash = 4096;
+    assert_int_equal(broker_restore(b, &c), BROKER_OUT_OF_ORDER);
+    broker_free(b);
+}
+
 static void a_smaller_cache_at_restore_tells_what_it_drops(void **state)
 {
     (void)state;
@@ -1646,6 +1660,7 @@ int main(void)
         cmocka_unit_test(a_malformed_restored_line_is_lost_not_read_past),
         cmocka_unit_test(lines_put_back_out_of_order_are_restored_in_order),
         cmocka_unit_test(a_smaller_cache_at_restore_tells_what_it_drops),
+        cmocka_unit_test(a_floor_of_no_bucket_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
