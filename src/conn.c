@@ -19,6 +19,8 @@ struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
         return NULL;
     }
     c->fd = fd;
+    transport_tcp_init(&c->tcp, fd);
+    c->tr = &c->tcp;
     c->env = env;
     c->last_active = env->now;
     framer_init(&c->framer, env->max_line, env->budget);
@@ -103,7 +105,7 @@ void conn_free(struct conn *c)
 {
     release(c, false);
     sched_unflush(&c->env->sched, c);
-    close(c->fd);
+    transport_free(c->tr);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -230,9 +232,8 @@ static enum proto_reply broker_reply(enum broker_status status)
 
 /* make_room_exactly: the slow path of make_room, out of line so that the
  * fast one stays a few instructions */
-static __attribute__((noinline)) bool make_room_exactly(struct conn *c,
-                                                        const struct proto_request *req,
-                                                        size_t line_len)
+static __attribute__((noinline)) bool
+make_room_exactly(struct conn *c, const struct proto_request *req, size_t line_len)
 {
     size_t need =
         broker_room_needed(c->env->broker, c->client, req->topic, req->topic_len, line_len);
@@ -368,8 +369,7 @@ static enum framer_next on_frame(void *ctx, enum framer_event event, const char 
         warn_line_too_long(c);
         reply(c, PROTO_REPLY_LINE_TOO_LONG);
         break;
-    case FRAMER_NO_MEMORY: reply(c, PROTO_REPLY_NO_MEMORY);
-        break;
+    case FRAMER_NO_MEMORY: reply(c, PROTO_REPLY_NO_MEMORY); break;
     }
     return c->closing || c->draining ? FRAMER_STOP : FRAMER_GO_ON;
 }
@@ -414,8 +414,8 @@ void conn_resume(struct conn *c)
         return;
     }
     sched_turn_begin(&c->env->sched);
-    c->input_off += framer_feed(&c->framer, c->input + c->input_off,
-                                c->input_len - c->input_off, on_frame, c);
+    c->input_off +=
+        framer_feed(&c->framer, c->input + c->input_off, c->input_len - c->input_off, on_frame, c);
     if (c->input_off == c->input_len || c->closing || c->draining)
         drop_input(c);
 }
@@ -434,7 +434,7 @@ void conn_end_of_input(struct conn *c)
 enum outq_status conn_flush(struct conn *c)
 {
     size_t before = c->out.bytes;
-    enum outq_status status = outq_flush(&c->out, c->fd, SCHED_FLUSH_BYTES);
+    enum outq_status status = outq_flush(&c->out, c->tr, SCHED_FLUSH_BYTES);
     if (c->out.bytes < before) {
         c->env->stats.bytes_out += before - c->out.bytes;
         c->last_active = c->env->now;
@@ -450,7 +450,8 @@ void conn_failed(struct conn *c, int err)
 {
     if (err == ETIMEDOUT && !c->closing)
         c->env->stats.timed_out++;
-    conn_close(c, strerror(err));
+    const char *why = transport_why(c->tr);
+    conn_close(c, why ? why : strerror(err));
 }
 
 void conn_close_idle(struct conn_env *env, unsigned timeout)

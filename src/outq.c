@@ -12,11 +12,6 @@
  * back: idle clients should cost little memory */
 #define OUTQ_KEEP_CAP 64
 #define OUTQ_IOV_MAX 1024
-/* a few short lines are copied into one buffer and sent with one send():
- * cheaper in the kernel than writev's vfs layer and per-iovec work; many
- * lines go by writev, where copying them first would cost more than it saves */
-#define OUTQ_GATHER_MAX (16 * 1024)
-#define OUTQ_GATHER_LINES 8
 
 void outq_init(struct outq *q, size_t *slot_bytes)
 {
@@ -121,21 +116,7 @@ static size_t fill_iov(const struct outq *q, struct iovec *iov, size_t max_bytes
     return n;
 }
 
-/* write_iov: one syscall's worth of output; as writev. */
-static ssize_t write_iov(int fd, const struct iovec *iov, size_t n, size_t want)
-{
-    if (want > OUTQ_GATHER_MAX || n > OUTQ_GATHER_LINES)
-        return writev(fd, iov, (int)n);
-    char gathered[OUTQ_GATHER_MAX];
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(gathered + at, iov[i].iov_base, iov[i].iov_len);
-        at += iov[i].iov_len;
-    }
-    return send(fd, gathered, at, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
+enum outq_status outq_flush(struct outq *q, struct transport *t, size_t budget)
 {
     struct iovec iov[OUTQ_IOV_MAX];
     size_t written = 0;
@@ -146,7 +127,7 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
         size_t want = 0;
         for (size_t i = 0; i < n; i++)
             want += iov[i].iov_len;
-        ssize_t done = write_iov(fd, iov, n, want);
+        ssize_t done = transport_writev(t, iov, n);
         if (done < 0) {
             if (errno == EINTR)
                 continue;
@@ -154,7 +135,7 @@ enum outq_status outq_flush(struct outq *q, int fd, size_t budget)
         }
         consume(q, (size_t)done);
         written += (size_t)done;
-        /* a short write means the socket buffer is full: another writev now
+        /* a short write means the socket buffer is full: another write now
          * would only cost a syscall to learn EAGAIN */
         if ((size_t)done < want)
             return q->count ? OUTQ_FULL : OUTQ_EMPTY;

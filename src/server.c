@@ -419,7 +419,8 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
  * not finish (so idle clients cost no wake-ups). */
 static void set_events(struct server *s, struct conn *c)
 {
-    uint32_t events = (c->draining || conn_held(c) ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
+    uint32_t events = (c->draining || conn_held(c) ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0) |
+                      transport_events(c->tr);
     if (events == c->events || c->closing)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = c};
@@ -596,7 +597,7 @@ static void read_client(struct server *s, struct conn *c)
 {
     if (conn_held(c))
         return; /* what it sent before runs first */
-    ssize_t n = read(c->fd, s->read_buf, sched_read_size(&s->env.sched));
+    ssize_t n = transport_read(c->tr, s->read_buf, sched_read_size(&s->env.sched));
     if (n > 0)
         conn_receive(c, s->read_buf, (size_t)n);
     else if (n == 0)

@@ -51,9 +51,9 @@ struct conn_env {
     size_t max_topic_length;
     struct conn *conns; /* every conn not yet freed */
     size_t nconns;
-    size_t queue_bytes; /* every conn's queue slot array added up, for room bounds */
-    int64_t now; /* the loop's clock, monotonic milliseconds, for idle times */
-    struct sched sched; /* turns and flushes */
+    size_t queue_bytes;      /* every conn's queue slot array added up, for room bounds */
+    int64_t now;             /* the loop's clock, monotonic milliseconds, for idle times */
+    struct sched sched;      /* turns and flushes */
     struct conn *close_list; /* conns to free once the iteration is over */
     struct conn_stats stats;
     /* one warning a second of each kind, so a crowd cannot flood the log */
@@ -64,6 +64,8 @@ struct conn_env {
 
 struct conn {
     int fd;
+    struct transport *tr; /* its I/O: &tcp, or a transport of its own (TLS) */
+    struct transport tcp; /* the plain transport, kept here: no allocation */
     struct conn_env *env;
     struct broker_client *client; /* NULL once the conn left the broker */
     struct framer framer;
@@ -78,14 +80,14 @@ struct conn {
     struct conn *next_close;
     struct conn *prev, *next; /* env->conns */
     bool in_flush_list;
-    bool flush_deferred;      /* kept in the flush list for one more iteration */
-    bool closing;             /* on the close list: deliver nothing more */
-    bool draining;            /* quit or end of input: close once output is written */
-    bool want_write;          /* output is waiting for the socket to drain */
-    bool unpaced;             /* runs lines whatever its turn's budget */
-    uint32_t events;          /* registered with epoll; the server's business */
-    int64_t last_active;      /* env->now when it last sent or was sent bytes */
-    char addr[CONN_ADDR_LEN]; /* "127.0.0.1:5000" or "[::1]:5000" */
+    bool flush_deferred;                  /* kept in the flush list for one more iteration */
+    bool closing;                         /* on the close list: deliver nothing more */
+    bool draining;                        /* quit or end of input: close once output is written */
+    bool want_write;                      /* output is waiting for the socket to drain */
+    bool unpaced;                         /* runs lines whatever its turn's budget */
+    uint32_t events;                      /* registered with epoll; the server's business */
+    int64_t last_active;                  /* env->now when it last sent or was sent bytes */
+    char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
     size_t peer_len;
 };

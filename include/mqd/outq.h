@@ -2,7 +2,8 @@
  * outq: one client's output queue, references to bufs waiting to be written.
  *
  * Queuing never writes and never copies the bytes: it takes a reference. The
- * queue is written out by outq_flush with writev, many lines per syscall.
+ * queue is written out by outq_flush as a gather list, many lines per call
+ * of its transport (transport.h).
  * `bytes` counts what is queued and not yet written, for the output limit.
  */
 #ifndef MQD_OUTQ_H
@@ -12,14 +13,15 @@
 #include <stddef.h>
 
 #include "mqd/buf.h"
+#include "mqd/transport.h"
 
 struct outq {
     struct buf **items; /* a ring of `cap` slots */
     size_t cap;
     size_t head; /* slot of the oldest buf */
     size_t count;
-    size_t offset; /* bytes of the oldest buf already written */
-    size_t bytes;  /* bytes queued and not yet written */
+    size_t offset;      /* bytes of the oldest buf already written */
+    size_t bytes;       /* bytes queued and not yet written */
     size_t *slot_bytes; /* the owner's total of slot arrays, kept; NULL: none */
 };
 
@@ -40,12 +42,12 @@ enum outq_status {
     OUTQ_ERROR, /* the socket failed; errno says why */
 };
 
-/* outq_flush: writes as much as the socket takes without blocking (`fd` must
- * be non-blocking), and stops once it has written `budget` bytes, so one fast
- * reader cannot hog the loop: lines are not split for the budget, so the last
- * write may pass it by less than one line. Stopping at the budget also
- * reports OUTQ_FULL. */
-enum outq_status outq_flush(struct outq *q, int fd, size_t budget);
+/* outq_flush: writes as much as the transport takes without blocking, and
+ * stops once it has written `budget` bytes, so one fast reader cannot hog
+ * the loop: lines are not split for the budget, so the last write may pass
+ * it by less than one line. Stopping at the budget also reports OUTQ_FULL.
+ * Each write starts at the queue's front, as transport.h asks. */
+enum outq_status outq_flush(struct outq *q, struct transport *t, size_t budget);
 
 /* outq_each_unwritten: calls fn for each queued buf none of whose bytes
  * were written yet, oldest first. */

@@ -23,6 +23,14 @@ static struct buf *line_of(size_t len, char fill)
     return b;
 }
 
+/* flush_fd: outq_flush through the plain transport of `fd` */
+static enum outq_status flush_fd(struct outq *q, int fd, size_t budget)
+{
+    struct transport t;
+    transport_tcp_init(&t, fd);
+    return outq_flush(q, &t, budget);
+}
+
 static void socket_pair(int fds[2], int sndbuf)
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -68,7 +76,7 @@ static void flush_writes_everything_in_order(void **state)
         outq_push(&q, b);
         buf_unref(b);
     }
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    assert_int_equal(flush_fd(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
     assert_true(outq_empty(&q));
     assert_int_equal(q.bytes, 0);
     char got[400];
@@ -96,7 +104,7 @@ static void a_few_lines_go_out_gathered_in_order(void **state)
     }
     q.offset = 1; /* the first line half written already */
     q.bytes -= 1;
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    assert_int_equal(flush_fd(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
     char got[16];
     assert_int_equal(read_all(fds[1], got, sizeof(got)), 11);
     assert_memory_equal(got, "xxxyyyyzzzz", 11);
@@ -122,7 +130,7 @@ static void partial_writes_resume_where_they_stopped(void **state)
     size_t n = 0;
     int rounds = 0;
     enum outq_status st;
-    while ((st = outq_flush(&q, fds[0], SIZE_MAX)) == OUTQ_FULL) {
+    while ((st = flush_fd(&q, fds[0], SIZE_MAX)) == OUTQ_FULL) {
         n += read_all(fds[1], got + n, LINES * LEN - n);
         /* every byte written was counted out of the queue, no more */
         assert_int_equal(n, (size_t)LINES * LEN - q.bytes);
@@ -157,7 +165,7 @@ static void a_flush_stops_within_a_line_past_the_budget(void **state)
     size_t n = 0;
     while (!outq_empty(&q)) {
         size_t before = q.bytes;
-        enum outq_status st = outq_flush(&q, fds[0], BUDGET);
+        enum outq_status st = flush_fd(&q, fds[0], BUDGET);
         size_t written = before - q.bytes;
         /* the socket takes it all: only the budget, or the end, stops it */
         assert_true(written >= (before < BUDGET ? before : BUDGET));
@@ -193,12 +201,12 @@ static void the_queue_keeps_its_order_when_it_wraps_and_grows(void **state)
     outq_init(&q, NULL);
     push_lines(&q, 0, LINES / 2, LEN); /* fills the first 8 slots */
     static char got[LINES * LEN];
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_FULL);
+    assert_int_equal(flush_fd(&q, fds[0], SIZE_MAX), OUTQ_FULL);
     size_t n = read_all(fds[1], got, sizeof(got));
     assert_true(q.count > 0 && q.count < LINES / 2); /* the head moved on */
     push_lines(&q, LINES / 2, LINES / 2, LEN);       /* wraps, then grows */
     assert_int_equal(q.bytes, LINES * LEN - n);
-    while (outq_flush(&q, fds[0], SIZE_MAX) == OUTQ_FULL)
+    while (flush_fd(&q, fds[0], SIZE_MAX) == OUTQ_FULL)
         n += read_all(fds[1], got + n, sizeof(got) - n);
     n += read_all(fds[1], got + n, sizeof(got) - n);
     assert_int_equal(n, sizeof(got));
@@ -214,7 +222,7 @@ static void flushing_an_empty_queue_writes_nothing(void **state)
     (void)state;
     struct outq q;
     outq_init(&q, NULL);
-    assert_int_equal(outq_flush(&q, -1, SIZE_MAX), OUTQ_EMPTY); /* no syscall: fd unused */
+    assert_int_equal(flush_fd(&q, -1, SIZE_MAX), OUTQ_EMPTY); /* no syscall: fd unused */
     outq_clear(&q);
 }
 
@@ -233,7 +241,7 @@ static void assert_closed_peer_is_an_error(int lines, size_t len)
         outq_push(&q, b);
         buf_unref(b);
     }
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_ERROR);
+    assert_int_equal(flush_fd(&q, fds[0], SIZE_MAX), OUTQ_ERROR);
     assert_int_equal(errno, EPIPE);
     assert_int_equal(q.count, (size_t)lines); /* nothing counted as written */
     assert_int_equal(q.bytes, lines * len);
@@ -294,7 +302,7 @@ static void slot_arrays_are_counted_in_the_owners_total(void **state)
     assert_int_equal(outq_growth(&q, 3 * q.cap), 5 * q.cap * sizeof(struct buf *));
     int fds[2];
     socket_pair(fds, 1 << 20);
-    assert_int_equal(outq_flush(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
+    assert_int_equal(flush_fd(&q, fds[0], SIZE_MAX), OUTQ_EMPTY);
     assert_int_equal(total, 0); /* a big drained array is given back */
     push_lines(&q, 0, 5, 10);
     assert_int_equal(total, 8 * sizeof(struct buf *));
