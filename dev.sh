@@ -16,9 +16,11 @@ BUILD_DIR=${BUILD_DIR:-build}
 # python3-wheel: the Python client's packaging; libcjson-dev: mqd-cli's JSON,
 # and the tests that check the server's scanner against it; nodejs: the
 # JavaScript client's tests (Node 18 or later; Debian 12 has 18); iproute2:
-# the network namespaces of the keepalive test
+# the network namespaces of the keepalive test; libssl-dev: TLS (OpenSSL
+# 3); python3-cryptography: the TLS tests' certificates
 PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base
-          python3-setuptools python3-wheel libcjson-dev nodejs iproute2)
+          python3-setuptools python3-wheel libcjson-dev nodejs iproute2 libssl-dev
+          python3-cryptography)
 
 install_missing_packages() {
     local missing=()

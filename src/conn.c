@@ -105,6 +105,8 @@ void conn_free(struct conn *c)
 {
     release(c, false);
     sched_unflush(&c->env->sched, c);
+    if (c->ready_by)
+        c->env->handshakes--;
     transport_free(c->tr);
     if (c->prev)
         c->prev->next = c->next;

@@ -55,6 +55,14 @@ static int serve(const struct options *o)
         .fsync = o->fsync,
         .compact_min = o->compact_min,
         .metrics = o->metrics.on ? &o->metrics.at : NULL,
+        .tls = o->tls_on,
+        .tls_port = o->tls_port,
+        .tls_cert = o->tls_cert,
+        .tls_key = o->tls_key,
+        .tls_ca = o->tls_ca,
+        .tls_verify_clients = o->tls_verify_clients,
+        .tls_handshake_timeout = o->tls_handshake_timeout,
+        .no_plain = o->no_plain,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));

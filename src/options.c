@@ -13,7 +13,7 @@
 #define MAX_CACHE_SIZE 1000000
 #define MAX_LINE_LIMIT (1024UL * 1024 * 1024)
 #define MAX_CLIENTS_LIMIT 1000000
-#define MIN_MEMORY (1024 * 1024) /* less would not hold mqd's own structures */
+#define MIN_MEMORY (1024 * 1024)    /* less would not hold mqd's own structures */
 #define MAX_SECONDS (7 * 24 * 3600) /* keepalive and idle times: up to a week */
 
 static int parse_count(const char *text, unsigned long long *out)
@@ -64,7 +64,7 @@ typedef int (*option_setter)(const struct option_spec *spec, void *field, const 
 struct option_spec {
     const char *name;
     option_setter set;
-    size_t field; /* offset of the member of struct options it sets */
+    size_t field;                /* offset of the member of struct options it sets */
     unsigned long long min, max; /* bounds of numbers and sizes */
     bool command_line_only;      /* refused in the configuration file */
 };
@@ -74,6 +74,19 @@ static int set_flag(const struct option_spec *spec, void *field, const char *val
     (void)spec;
     (void)value;
     *(bool *)field = true;
+    return 0;
+}
+
+/* set_switch: a bool: on the command line a flag, in the file yes or no */
+static int set_switch(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    if (!value || strcmp(value, "yes") == 0)
+        *(bool *)field = true;
+    else if (strcmp(value, "no") == 0)
+        *(bool *)field = false;
+    else
+        return -1;
     return 0;
 }
 
@@ -112,6 +125,18 @@ static int set_unsigned(const struct option_spec *spec, void *field, const char 
     if (parse_count(value, &n) < 0 || !in_bounds(spec, n))
         return -1;
     *(unsigned *)field = (unsigned)n;
+    return 0;
+}
+
+/* set_tls_port: --tls-port, which also turns TLS on */
+static int set_tls_port(const struct option_spec *spec, void *field, const char *value)
+{
+    unsigned long long n;
+    if (parse_count(value, &n) < 0 || !in_bounds(spec, n))
+        return -1;
+    *(unsigned *)field = (unsigned)n;
+    *(bool *)((char *)field - offsetof(struct options, tls_port) +
+              offsetof(struct options, tls_on)) = true;
     return 0;
 }
 
@@ -169,32 +194,68 @@ static const struct option_spec specs[] = {
     {.name = "port", .set = set_unsigned, .field = FIELD(port), .max = 65535},
     {.name = "bind", .set = set_text, .field = FIELD(bind)},
     {.name = "cache-size", .set = set_count, .field = FIELD(cache_size), .max = MAX_CACHE_SIZE},
-    {.name = "max-line", .set = set_size, .field = FIELD(max_line), .min = 1,
+    {.name = "max-line",
+     .set = set_size,
+     .field = FIELD(max_line),
+     .min = 1,
      .max = MAX_LINE_LIMIT},
-    {.name = "max-output", .set = set_size, .field = FIELD(max_output), .min = 1,
+    {.name = "max-output",
+     .set = set_size,
+     .field = FIELD(max_output),
+     .min = 1,
      .max = SIZE_MAX / 2},
-    {.name = "max-clients", .set = set_count, .field = FIELD(max_clients), .min = 1,
+    {.name = "max-clients",
+     .set = set_count,
+     .field = FIELD(max_clients),
+     .min = 1,
      .max = MAX_CLIENTS_LIMIT},
     {.name = "max-memory", .set = set_memory, .field = FIELD(max_memory), .max = SIZE_MAX / 2},
-    {.name = "max-topic-length", .set = set_size, .field = FIELD(max_topic_length), .min = 1,
+    {.name = "max-topic-length",
+     .set = set_size,
+     .field = FIELD(max_topic_length),
+     .min = 1,
      .max = MAX_LINE_LIMIT},
-    {.name = "max-topics", .set = set_count, .field = FIELD(max_topics), .min = 1,
+    {.name = "max-topics",
+     .set = set_count,
+     .field = FIELD(max_topics),
+     .min = 1,
      .max = SIZE_MAX / 2},
-    {.name = "max-subscriptions", .set = set_count, .field = FIELD(max_subscriptions), .min = 1,
+    {.name = "max-subscriptions",
+     .set = set_count,
+     .field = FIELD(max_subscriptions),
+     .min = 1,
      .max = SIZE_MAX / 2},
-    {.name = "max-clients-per-address", .set = set_count, .field = FIELD(max_clients_per_address),
+    {.name = "max-clients-per-address",
+     .set = set_count,
+     .field = FIELD(max_clients_per_address),
      .max = MAX_CLIENTS_LIMIT},
-    {.name = "tcp-keepalive", .set = set_unsigned, .field = FIELD(tcp_keepalive), .max = MAX_SECONDS},
+    {.name = "tcp-keepalive",
+     .set = set_unsigned,
+     .field = FIELD(tcp_keepalive),
+     .max = MAX_SECONDS},
     {.name = "idle-timeout", .set = set_unsigned, .field = FIELD(idle_timeout), .max = MAX_SECONDS},
     {.name = "data-dir", .set = set_text, .field = FIELD(data_dir)},
     {.name = "fsync", .set = set_fsync, .field = FIELD(fsync)},
-    {.name = "compact-min", .set = set_size, .field = FIELD(compact_min), .min = 4096,
+    {.name = "compact-min",
+     .set = set_size,
+     .field = FIELD(compact_min),
+     .min = 4096,
      .max = SIZE_MAX / 2},
-    {.name = "check-data", .set = set_text, .field = FIELD(check_data),
-     .command_line_only = true},
+    {.name = "check-data", .set = set_text, .field = FIELD(check_data), .command_line_only = true},
     {.name = "log-level", .set = set_log_level, .field = FIELD(log_level)},
     {.name = "log-file", .set = set_text, .field = FIELD(log_file)},
     {.name = "metrics", .set = set_endpoint, .field = FIELD(metrics)},
+    {.name = "tls-port", .set = set_tls_port, .field = FIELD(tls_port), .max = 65535},
+    {.name = "tls-cert", .set = set_text, .field = FIELD(tls_cert)},
+    {.name = "tls-key", .set = set_text, .field = FIELD(tls_key)},
+    {.name = "tls-ca", .set = set_text, .field = FIELD(tls_ca)},
+    {.name = "tls-verify-clients", .set = set_switch, .field = FIELD(tls_verify_clients)},
+    {.name = "tls-handshake-timeout",
+     .set = set_unsigned,
+     .field = FIELD(tls_handshake_timeout),
+     .min = 1,
+     .max = MAX_SECONDS},
+    {.name = "no-plain", .set = set_switch, .field = FIELD(no_plain)},
 };
 
 static int set_value(struct options *o, const struct option_spec *spec, const char *value)
@@ -255,6 +316,20 @@ void options_usage(FILE *out)
             "                      (default 64M)\n"
             "  --check-data DIR    check a data directory, print what it holds and\n"
             "                      exit: 0 clean, 1 a torn tail, 2 damaged\n"
+            "  --tls-port PORT     also listen for TLS on PORT, on the same --bind\n"
+            "                      (default off; 0 picks a free port, which the log\n"
+            "                      says)\n"
+            "  --tls-cert FILE     the server's PEM certificate chain, for --tls-port\n"
+            "  --tls-key FILE      its PEM private key; SIGHUP reads both again\n"
+            "  --tls-ca FILE       PEM CAs that sign client certificates\n"
+            "  --tls-verify-clients\n"
+            "                      require a client certificate signed by --tls-ca\n"
+            "                      (in the file: yes or no)\n"
+            "  --tls-handshake-timeout SEC\n"
+            "                      cut a TLS client that has not finished its\n"
+            "                      handshake after SEC seconds (default 10)\n"
+            "  --no-plain          listen for TLS only, not on --port (in the file:\n"
+            "                      yes or no)\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -270,8 +345,7 @@ void options_usage(FILE *out)
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
             OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
             OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_MAX_TOPICS,
-            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_TCP_KEEPALIVE,
-            OPTIONS_DEFAULT_BIND);
+            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_TCP_KEEPALIVE, OPTIONS_DEFAULT_BIND);
 }
 
 /* keep_text: a copy of a value from the file, which lives until options_free,
@@ -289,8 +363,7 @@ static const char *keep_text(struct options *o, const char *value)
 }
 
 /* set_from_file: one `key value` line of the configuration file. */
-static int set_from_file(void *ctx, const char *key, const char *value, char *err,
-                         size_t err_len)
+static int set_from_file(void *ctx, const char *key, const char *value, char *err, size_t err_len)
 {
     struct options *o = ctx;
     const struct option_spec *spec = find_spec(key, strlen(key));
@@ -355,7 +428,7 @@ static int apply_long(struct options *o, int argc, char *const argv[], int *i, c
         return -1;
     }
     const char *value = eq ? eq + 1 : NULL;
-    if (spec->set == set_flag) {
+    if (spec->set == set_flag || spec->set == set_switch) {
         if (eq) {
             snprintf(err, err_len, "option '--%s' takes no value", spec->name);
             return -1;
@@ -402,9 +475,30 @@ static int apply_command_line(struct options *o, int argc, char *const argv[], c
     return 0;
 }
 
+/* check_tls: the TLS options need one another */
+static enum options_status check_tls(const struct options *o, char *err, size_t err_len)
+{
+    const char *why = NULL;
+    if (o->tls_on && (!o->tls_cert || !o->tls_key))
+        why = "--tls-port needs --tls-cert and --tls-key";
+    else if (!o->tls_on && (o->tls_cert || o->tls_key || o->tls_ca || o->tls_verify_clients))
+        why = "the --tls options need --tls-port";
+    else if (o->tls_verify_clients && !o->tls_ca)
+        why = "--tls-verify-clients needs --tls-ca, the CAs that sign client certificates";
+    else if (o->no_plain && !o->tls_on)
+        why = "--no-plain needs --tls-port: without it nothing would listen";
+    if (!why)
+        return OPTIONS_OK;
+    snprintf(err, err_len, "%s", why);
+    return OPTIONS_CONFLICT;
+}
+
 /* check_together: limits that are each valid but cannot work together */
 static enum options_status check_together(const struct options *o, char *err, size_t err_len)
 {
+    enum options_status tls = check_tls(o, err, err_len);
+    if (tls != OPTIONS_OK)
+        return tls;
     if (o->max_output < o->max_line || o->max_output - o->max_line < BROKER_INDEX_ROOM) {
         snprintf(err, err_len,
                  "--max-output %zu is too small for --max-line %zu: a delivered line can be "
@@ -433,6 +527,7 @@ enum options_status options_parse(int argc, char *const argv[], struct options *
         .fsync = STORE_FSYNC_EVERYSEC,
         .compact_min = STORE_DEFAULT_COMPACT_MIN,
         .log_level = LOG_LEVEL_INFO,
+        .tls_handshake_timeout = OPTIONS_DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     };
     /* read first to find --config and to report command line errors before
      * the file's; then read again over the file, so the command line wins

@@ -10,6 +10,7 @@
 #include "mqd/peers.h"
 #include "mqd/proto.h"
 #include "mqd/sched.h"
+#include "mqd/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,11 +43,25 @@
  * share of both */
 #define CONN_ROOM (sizeof(struct conn) + 256)
 
+/* listener: a listening socket, plain or TLS; epoll's pointer for it */
+struct listener {
+    int fd; /* -1: none */
+    bool tls;
+    bool paused; /* out of descriptors: not accepting until a client leaves */
+    unsigned port;
+    char addr[CONN_ADDR_LEN];
+};
+
+enum { PLAIN, TLS, LISTENERS };
+
 struct server {
     struct server_config config;
     struct conn_env env;
     int epoll_fd;
-    int listen_fd;
+    struct listener listeners[LISTENERS];
+    struct tls_server *tls; /* NULL: no TLS listener */
+    struct conn *buffered;  /* conns whose transport holds decoded input */
+    size_t handshakes;      /* TLS conns with a handshake deadline */
     int signal_fd;
     int spare_fd;          /* closed to accept-and-drop when out of descriptors */
     int tick_fd;           /* a timerfd, once a second, for --idle-timeout; -1: none */
@@ -54,14 +69,12 @@ struct server {
     struct httpd *metrics; /* NULL: no metrics endpoint */
     struct store *store;   /* NULL: no --data-dir */
     time_t start_time;
-    unsigned port;
-    char listen_addr[CONN_ADDR_LEN];
     size_t max_clients;
-    bool accept_paused;
     bool stopping;
     bool departed; /* no client is still leaving its topics */
     bool rerouted; /* no line of a closed client is waiting to be re-routed */
     struct log_limit fd_warnings;
+    struct log_limit handshake_warnings;
     struct log_limit reject_warnings;
     uint64_t connections_total;
     uint64_t rejected_max_clients;
@@ -72,7 +85,7 @@ struct server {
     char read_buf[SCHED_READ_SIZE];
 };
 
-unsigned server_port(const struct server *s) { return s->port; }
+unsigned server_port(const struct server *s) { return s->listeners[PLAIN].port; }
 
 static int watch(struct server *s, int fd, uint32_t events, void *ptr)
 {
@@ -101,18 +114,39 @@ static void fit_max_clients(struct server *s)
              s->config.max_clients, s->max_clients, (unsigned long long)rl.rlim_cur);
 }
 
-static int open_listener(struct server *s, char *err, size_t err_len)
+static int open_listener(struct server *s, struct listener *to, unsigned port, char *err,
+                         size_t err_len)
 {
     struct net_listener l;
     char why[CONN_ADDR_LEN + 128];
-    if (net_listen(&l, s->config.bind, s->config.port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
+    if (net_listen(&l, s->config.bind, port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
         snprintf(err, err_len, "cannot listen on %s", why);
         return -1;
     }
-    s->listen_fd = l.fd;
-    s->port = l.port;
-    snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", l.addr);
+    to->fd = l.fd;
+    to->port = l.port;
+    snprintf(to->addr, sizeof(to->addr), "%s", l.addr);
     return 0;
+}
+
+/* open_listeners: the plain one unless --no-plain, the TLS one with its
+ * context when asked */
+static int open_listeners(struct server *s, char *err, size_t err_len)
+{
+    s->listeners[TLS].tls = true;
+    if (!s->config.no_plain &&
+        open_listener(s, &s->listeners[PLAIN], s->config.port, err, err_len) < 0)
+        return -1;
+    if (!s->config.tls)
+        return 0;
+    struct tls_config tc = {.cert = s->config.tls_cert,
+                            .key = s->config.tls_key,
+                            .ca = s->config.tls_ca,
+                            .verify_clients = s->config.tls_verify_clients,
+                            .log = s->config.log};
+    if (!(s->tls = tls_server_new(&tc, err, err_len)))
+        return -1;
+    return open_listener(s, &s->listeners[TLS], s->config.tls_port, err, err_len);
 }
 
 /* open_signals: SIGTERM, SIGINT and SIGHUP arrive through a descriptor in
@@ -330,7 +364,7 @@ static int make_peers(struct server *s)
  * store (its everysec syncs, its compactions) */
 static int open_tick(struct server *s)
 {
-    if (!s->config.idle_timeout && !s->store)
+    if (!s->config.idle_timeout && !s->store && !s->tls)
         return 0;
     s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec every_second = {{1, 0}, {1, 0}};
@@ -354,6 +388,23 @@ static void read_clock(struct server *s)
     s->env.now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* cut_slow_handshakes: TLS clients past --tls-handshake-timeout with their
+ * handshake unfinished are closed: a client that connects and says
+ * nothing, or trickles a ClientHello, holds a slot only that long */
+static void cut_slow_handshakes(struct server *s)
+{
+    for (struct conn *c = s->env.conns; c; c = c->next) {
+        if (!c->ready_by || c->closing || s->env.now < c->ready_by)
+            continue;
+        uint64_t held;
+        if (log_limit_allow(&s->handshake_warnings, &held))
+            log_warn(s->config.log,
+                     "client %s: TLS handshake not finished in %u s: cut (%llu similar not logged)",
+                     c->addr, s->config.tls_handshake_timeout, (unsigned long long)held);
+        conn_close(c, "TLS handshake timeout");
+    }
+}
+
 static void tick(struct server *s)
 {
     uint64_t expirations;
@@ -361,6 +412,8 @@ static void tick(struct server *s)
     (void)n; /* level-triggered: an unread tick only comes back */
     if (s->config.idle_timeout)
         conn_close_idle(&s->env, s->config.idle_timeout);
+    if (s->env.handshakes)
+        cut_slow_handshakes(s);
     if (s->store)
         store_tick(s->store);
 }
@@ -378,7 +431,8 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         return NULL;
     }
     s->config = *config;
-    s->epoll_fd = s->listen_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
+    s->epoll_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
+    s->listeners[PLAIN].fd = s->listeners[TLS].fd = -1;
     s->departed = s->rerouted = true;
     s->env.log = config->log;
     s->env.max_line = config->max_line;
@@ -387,7 +441,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     sched_init(&s->env.sched, rearm, s);
     s->start_time = time(NULL);
     fit_max_clients(s);
-    if (open_listener(s, err, err_len) < 0 || open_metrics(s, err, err_len) < 0) {
+    if (open_listeners(s, err, err_len) < 0 || open_metrics(s, err, err_len) < 0) {
         server_free(s);
         return NULL;
     }
@@ -403,7 +457,10 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         return NULL;
     }
     if (make_peers(s) < 0 || open_tick(s) < 0 ||
-        watch(s, s->listen_fd, EPOLLIN, &s->listen_fd) < 0 ||
+        (s->listeners[PLAIN].fd >= 0 &&
+         watch(s, s->listeners[PLAIN].fd, EPOLLIN, &s->listeners[PLAIN]) < 0) ||
+        (s->listeners[TLS].fd >= 0 &&
+         watch(s, s->listeners[TLS].fd, EPOLLIN, &s->listeners[TLS]) < 0) ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
         (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0) ||
         make_budget(s) < 0) {
@@ -441,7 +498,20 @@ static void reject(int fd)
     close(fd);
 }
 
-static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
+/* use_tls: the conn speaks TLS from now on, with a deadline for its
+ * handshake; false when out of memory */
+static bool use_tls(struct server *s, struct conn *c)
+{
+    struct transport *t = tls_transport_new(s->tls, c->fd, c->addr);
+    if (!t)
+        return false;
+    c->tr = t;
+    c->ready_by = s->env.now + (int64_t)s->config.tls_handshake_timeout * 1000;
+    s->env.handshakes++;
+    return true;
+}
+
+static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool tls)
 {
     char addr[CONN_ADDR_LEN];
     net_format_addr(sa, addr, sizeof(addr));
@@ -476,7 +546,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa)
     struct conn *c = NULL;
     if (budget_make_room_from_cache(s->env.budget, CONN_ROOM))
         c = conn_new(&s->env, fd, addr);
-    if (!c || watch(s, fd, EPOLLIN, c) < 0) {
+    if (!c || (tls && !use_tls(s, c)) || watch(s, fd, EPOLLIN, c) < 0) {
         /* conn_new fails for memory only, adding to epoll for memory or
          * for the limit on watches: the kernel's memory */
         s->rejected_no_memory++;
@@ -513,32 +583,32 @@ static void refuse_for_descriptors(struct server *s, int fd)
     reject(fd);
 }
 
-static void out_of_descriptors(struct server *s)
+static void out_of_descriptors(struct server *s, struct listener *l)
 {
     if (s->spare_fd >= 0) {
         close(s->spare_fd);
         /* EMFILE comes even with nobody waiting: only a connection taken
          * here was refused */
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
             refuse_for_descriptors(s, fd);
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->spare_fd >= 0)
             return;
     }
-    struct epoll_event ev = {.events = 0, .data.ptr = &s->listen_fd};
-    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
-        s->accept_paused = true;
+    struct epoll_event ev = {.events = 0, .data.ptr = l};
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, l->fd, &ev) == 0)
+        l->paused = true;
 }
 
-static void accept_clients(struct server *s)
+static void accept_clients(struct server *s, struct listener *l)
 {
-    while (!s->accept_paused) {
+    while (!l->paused) {
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            add_conn(s, fd, (struct sockaddr *)&sa);
+            add_conn(s, fd, (struct sockaddr *)&sa, l->tls);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -547,7 +617,7 @@ static void accept_clients(struct server *s)
             /* Linux reports EMFILE before it looks at the queue, so even an
              * empty backlog says EMFILE: retrying here would spin; epoll tells
              * us again if a connection is still waiting */
-            out_of_descriptors(s);
+            out_of_descriptors(s, l);
             return;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -558,13 +628,16 @@ static void accept_clients(struct server *s)
 
 static void resume_accepting(struct server *s)
 {
-    if (!s->accept_paused)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
-    if (s->spare_fd < 0)
-        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
-        s->accept_paused = false;
+    for (size_t i = 0; i < LISTENERS; i++) {
+        struct listener *l = &s->listeners[i];
+        if (!l->paused)
+            continue;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+        if (s->spare_fd < 0)
+            s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, l->fd, &ev) == 0)
+            l->paused = false;
+    }
 }
 
 /* reopen_log: SIGHUP, which logrotate sends once it has moved the file. */
@@ -580,12 +653,27 @@ static void reopen_log(struct server *s)
         log_info(log, "received SIGHUP, log file reopened");
 }
 
+/* reload_tls: SIGHUP reads the certificate and key again; new clients get
+ * them, and a bad file keeps the old ones */
+static void reload_tls(struct server *s)
+{
+    char err[256];
+    if (!s->tls)
+        return;
+    if (tls_server_reload(s->tls, err, sizeof(err)) == 0)
+        log_info(s->config.log, "received SIGHUP, TLS certificate and key read again");
+    else
+        log_warn(s->config.log, "received SIGHUP, TLS files not reloaded, the old ones stay: %s",
+                 err);
+}
+
 static void read_signals(struct server *s)
 {
     struct signalfd_siginfo info;
     while (read(s->signal_fd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
         if (info.ssi_signo == SIGHUP) {
             reopen_log(s);
+            reload_tls(s);
             continue;
         }
         log_info(s->config.log, "received SIG%s, shutting down", sigabbrev_np((int)info.ssi_signo));
@@ -598,12 +686,22 @@ static void read_client(struct server *s, struct conn *c)
     if (conn_held(c))
         return; /* what it sent before runs first */
     ssize_t n = transport_read(c->tr, s->read_buf, sched_read_size(&s->env.sched));
+    if (c->ready_by && !tls_handshaking(c->tr)) {
+        c->ready_by = 0; /* the handshake is done */
+        s->env.handshakes--;
+    }
     if (n > 0)
         conn_receive(c, s->read_buf, (size_t)n);
     else if (n == 0)
         conn_end_of_input(c);
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         conn_failed(c, errno);
+    if (!c->closing && !c->in_buffered && transport_buffered(c->tr)) {
+        /* bytes decoded inside the transport: the socket will not say so */
+        c->in_buffered = true;
+        c->next_buffered = s->buffered;
+        s->buffered = c;
+    }
     set_events(s, c);
 }
 
@@ -625,9 +723,26 @@ static void handle_client_event(struct server *s, struct conn *c, uint32_t event
         read_client(s, c);
     else if (events & (EPOLLERR | EPOLLHUP))
         conn_failed(c, socket_error(c->fd));
+    if ((events & EPOLLOUT) && (transport_events(c->tr) & EPOLLOUT) && !c->closing)
+        read_client(s, c); /* a handshake (or renegotiation) waits to write */
     if ((events & EPOLLOUT) && !c->closing && !c->in_flush_list) {
         c->want_write = conn_flush(c) == OUTQ_FULL;
         set_events(s, c);
+    }
+}
+
+/* read_buffered: a read for each conn whose transport held decoded input
+ * at its last read, as if its socket had said so */
+static void read_buffered(struct server *s)
+{
+    struct conn *c = s->buffered;
+    s->buffered = NULL;
+    while (c) {
+        struct conn *next = c->next_buffered;
+        c->in_buffered = false;
+        if (!c->closing)
+            read_client(s, c);
+        c = next;
     }
 }
 
@@ -644,7 +759,7 @@ static void free_closed(struct server *s)
          * now, or its socket (a reset, a hang-up) would wake every pass */
         if (c->in_flush_list && s->store && store_failing(s->store))
             sched_unflush(&s->env.sched, c);
-        if (c->in_flush_list) {
+        if (c->in_flush_list || c->in_buffered) {
             c->next_close = listed;
             listed = c;
             continue;
@@ -697,11 +812,14 @@ int server_run(struct server *s)
     if (s->metrics)
         log_info(s->config.log, "metrics on http://%s/metrics", httpd_address(s->metrics));
     log_budget(s);
-    log_info(s->config.log, "listening on %s", s->listen_addr);
+    if (s->listeners[PLAIN].fd >= 0)
+        log_info(s->config.log, "listening on %s", s->listeners[PLAIN].addr);
+    if (s->listeners[TLS].fd >= 0)
+        log_info(s->config.log, "listening for TLS on %s", s->listeners[TLS].addr);
     while (!s->stopping) {
         /* with input or output held back or clients still leaving their
          * topics, only look for more input; block once everything is done */
-        bool pending = sched_pending(&s->env.sched) || !s->departed || !s->rerouted;
+        bool pending = sched_pending(&s->env.sched) || !s->departed || !s->rerouted || s->buffered;
         int timeout = pending ? 0 : -1;
         if (s->store && store_failing(s->store))
             timeout = STORE_RETRY_MS; /* a commit is tried again this soon */
@@ -716,14 +834,15 @@ int server_run(struct server *s)
             return -1;
         }
         if (n == 0) {
+            read_buffered(s);
             end_pass(s, false);
             metrics_observe(&s->loop_passes, now_ns() - woke);
             continue;
         }
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
-            if (ptr == &s->listen_fd)
-                accept_clients(s);
+            if (ptr == &s->listeners[PLAIN] || ptr == &s->listeners[TLS])
+                accept_clients(s, ptr);
             else if (ptr == &s->signal_fd)
                 read_signals(s);
             else if (ptr == &s->metrics)
@@ -733,6 +852,7 @@ int server_run(struct server *s)
             else
                 handle_client_event(s, ptr, events[i].events);
         }
+        read_buffered(s);
         end_pass(s, true);
         metrics_observe(&s->loop_passes, now_ns() - woke);
     }
@@ -761,7 +881,13 @@ void server_free(struct server *s)
     broker_free(s->env.broker);
     httpd_free(s->metrics);
     peers_free(s->peers);
-    int fds[] = {s->listen_fd, s->signal_fd, s->spare_fd, s->tick_fd, s->epoll_fd};
+    tls_server_free(s->tls);
+    int fds[] = {s->listeners[PLAIN].fd,
+                 s->listeners[TLS].fd,
+                 s->signal_fd,
+                 s->spare_fd,
+                 s->tick_fd,
+                 s->epoll_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         if (fds[i] >= 0)
             close(fds[i]);

@@ -55,6 +55,7 @@ struct conn_env {
     int64_t now;             /* the loop's clock, monotonic milliseconds, for idle times */
     struct sched sched;      /* turns and flushes */
     struct conn *close_list; /* conns to free once the iteration is over */
+    size_t handshakes;       /* conns with a ready_by */
     struct conn_stats stats;
     /* one warning a second of each kind, so a crowd cannot flood the log */
     struct log_limit line_warnings;
@@ -80,13 +81,16 @@ struct conn {
     struct conn *next_close;
     struct conn *prev, *next; /* env->conns */
     bool in_flush_list;
-    bool flush_deferred;                  /* kept in the flush list for one more iteration */
-    bool closing;                         /* on the close list: deliver nothing more */
-    bool draining;                        /* quit or end of input: close once output is written */
-    bool want_write;                      /* output is waiting for the socket to drain */
-    bool unpaced;                         /* runs lines whatever its turn's budget */
-    uint32_t events;                      /* registered with epoll; the server's business */
-    int64_t last_active;                  /* env->now when it last sent or was sent bytes */
+    bool flush_deferred; /* kept in the flush list for one more iteration */
+    bool closing;        /* on the close list: deliver nothing more */
+    bool draining;       /* quit or end of input: close once output is written */
+    bool want_write;     /* output is waiting for the socket to drain */
+    bool unpaced;        /* runs lines whatever its turn's budget */
+    uint32_t events;     /* registered with epoll; the server's business */
+    int64_t last_active; /* env->now when it last sent or was sent bytes */
+    int64_t ready_by;    /* env->now by which its TLS handshake must end; 0: none */
+    bool in_buffered;    /* on the server's list of transports holding input */
+    struct conn *next_buffered;
     char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
     size_t peer_len;

@@ -37,6 +37,7 @@
 #define OPTIONS_DEFAULT_MAX_TOPICS 1000000
 #define OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS 100000
 #define OPTIONS_DEFAULT_TCP_KEEPALIVE 300
+#define OPTIONS_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
 
 struct options_text; /* a value read from the file, kept for the options */
 
@@ -69,6 +70,14 @@ struct options {
     const char *check_data; /* --check-data DIR: check it and exit */
     enum log_level log_level;
     struct options_endpoint metrics; /* where to serve /metrics */
+    bool tls_on;                     /* --tls-port given */
+    unsigned tls_port;               /* 0: any free port */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_ca; /* NULL: no client CA */
+    bool tls_verify_clients;
+    unsigned tls_handshake_timeout; /* seconds */
+    bool no_plain;                  /* TLS only */
     bool help;
     bool version;
     struct options_text *file_texts; /* owned; see options_free */

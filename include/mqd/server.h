@@ -25,20 +25,26 @@ struct server_config {
     size_t cache_size;
     size_t max_line;
     size_t max_output;
-    size_t max_clients;                 /* may be lowered to fit RLIMIT_NOFILE */
-    size_t max_memory;                  /* bytes, 0: no limit (budget.h) */
-    const char *max_memory_why;         /* for the log: where the figure comes from */
-    size_t max_topic_length;            /* bytes of a decoded topic name */
+    size_t max_clients;         /* may be lowered to fit RLIMIT_NOFILE */
+    size_t max_memory;          /* bytes, 0: no limit (budget.h) */
+    const char *max_memory_why; /* for the log: where the figure comes from */
+    size_t max_topic_length;    /* bytes of a decoded topic name */
     size_t max_topics;
-    size_t max_subscriptions;           /* per client */
-    size_t max_clients_per_address;     /* 0: no limit */
-    unsigned tcp_keepalive;             /* seconds, 0: off (net_keepalive) */
-    unsigned idle_timeout;              /* seconds, 0: off */
-    const char *data_dir;               /* NULL: nothing kept (store.h) */
+    size_t max_subscriptions;       /* per client */
+    size_t max_clients_per_address; /* 0: no limit */
+    unsigned tcp_keepalive;         /* seconds, 0: off (net_keepalive) */
+    unsigned idle_timeout;          /* seconds, 0: off */
+    const char *data_dir;           /* NULL: nothing kept (store.h) */
     enum store_fsync fsync;
     size_t compact_min;                 /* store.h: no compaction below */
     const struct net_endpoint *metrics; /* NULL: no metrics endpoint */
-    struct log *log;                    /* SIGHUP reopens its file, if it has one */
+    bool tls;                           /* a TLS listener on tls_port (tls.h) */
+    unsigned tls_port;                  /* 0: a free port */
+    const char *tls_cert, *tls_key, *tls_ca;
+    bool tls_verify_clients;
+    unsigned tls_handshake_timeout; /* seconds */
+    bool no_plain;                  /* no plain listener */
+    struct log *log;                /* SIGHUP reopens its file, if it has one */
 };
 
 struct server;

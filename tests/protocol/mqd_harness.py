@@ -147,7 +147,7 @@ class Server:
                     return True
                 except OSError:
                     pass
-            elif "listening on" in self.logs():
+            elif "listening on" in self.logs() or "listening for TLS on" in self.logs():
                 return True
             time.sleep(0.005)
         return False

@@ -1,0 +1,269 @@
+"""TLS (--tls-port): a TLS client works as a plain one does, and a client
+that does TLS wrong, slowly or not at all costs mqd nothing else
+(include/mqd/tls.h, README "Running on a network").
+
+The certificates are made here with Python's cryptography package (Debian
+python3-cryptography): a CA, a server certificate for 127.0.0.1 signed by
+it, one already expired, and client certificates from the CA and from
+another CA."""
+
+import datetime
+import os
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+from mqd_harness import OK, Server, TIMEOUT, run_mqd, send, subscribe
+
+x509 = pytest.importorskip("cryptography.x509")
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
+import ipaddress  # noqa: E402
+
+
+def make_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def make_cert(name, key, issuer_name, issuer_key, ca=False, days=(-1, 30), ip=None):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+         .public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now + datetime.timedelta(days=days[0]))
+         .not_valid_after(now + datetime.timedelta(days=days[1]))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+                            critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def write_pem(path, cert=None, key=None):
+    with open(path, "wb") as f:
+        if cert is not None:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        if key is not None:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca_key, other_key = make_key(), make_key()
+    ca = make_cert("mqd test CA", ca_key, "mqd test CA", ca_key, ca=True)
+    other = make_cert("another CA", other_key, "another CA", other_key, ca=True)
+    files = {"dir": d}
+    write_pem(d / "ca.pem", ca)
+    for name, issuer, issuer_key, days in (("server", "mqd test CA", ca_key, (-1, 30)),
+                                           ("expired", "mqd test CA", ca_key, (-10, -1)),
+                                           ("client", "mqd test CA", ca_key, (-1, 30)),
+                                           ("stranger", "another CA", other_key, (-1, 30))):
+        key = make_key()
+        cert = make_cert(name, key, issuer, issuer_key, days=days,
+                         ip="127.0.0.1" if name in ("server", "expired") else None)
+        write_pem(d / f"{name}.pem", cert)
+        write_pem(d / f"{name}.key", key=key)
+    return d
+
+
+def tls_server(pki, *args, cert="server"):
+    return Server("--tls-port", "0", "--tls-cert", str(pki / f"{cert}.pem"),
+                  "--tls-key", str(pki / f"{cert}.key"), *args)
+
+
+def tls_port(server):
+    for line in server.stderr().splitlines():
+        if "listening for TLS on 127.0.0.1:" in line:
+            return int(line.rsplit(":", 1)[1])
+    raise AssertionError(server.stderr())
+
+
+def client_context(pki, cert=None):
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(pki / f"{cert}.pem"), str(pki / f"{cert}.key"))
+    return ctx
+
+
+class TlsClient:
+    """A line client over TLS (as mqd_harness.Client over TCP)."""
+
+    def __init__(self, port, ctx):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            assert chunk, "closed"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line + b"\n"
+
+    def request(self, text):
+        self.send(text + "\n")
+        return self.line()
+
+
+OK_LINE = b'{"success": true}\r\n'
+
+
+def test_a_tls_client_works_as_a_plain_one(pki):
+    server = tls_server(pki)
+    port = tls_port(server)
+    c = TlsClient(port, client_context(pki))
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
+    plain = server.client()
+    send(plain, "t", "from tcp")
+    assert b'"msg": "from tcp", "delivery": "all", "index": 0' in c.line()
+    assert c.request('{"command": "send", "topic": "t", "msg": "from tls", '
+                     '"delivery": "all"}') == b'{"command": "send", "topic": "t", "msg": "from tls", "delivery": "all", "index": 1}\r\n'
+    assert c.line() == OK_LINE
+    r = server.client()
+    subscribe(r, "t", last_seen=0)
+    assert r.line()["msg"] == "from tls"
+    # half a megabyte each way, and an error reply, as over TCP
+    big = "x" * (512 << 10)
+    c.send('{"command": "send", "topic": "t", "msg": "%s", "delivery": "all"}\n' % big)
+    assert len(c.line()) > 512 << 10 and c.line() == OK_LINE
+    assert c.request("not json") == b'{"success": false, "reason": "Could not parse json"}\r\n'
+    # many pipelined lines in few records
+    c.send("".join('{"command": "unsubscribe", "topic": "u%d"}\n' % i for i in range(500)))
+    assert all(c.line() == OK_LINE for _ in range(500))
+    assert server.stop() == 0
+
+
+def test_client_certificates_required(pki):
+    server = tls_server(pki, "--tls-ca", str(pki / "ca.pem"), "--tls-verify-clients")
+    port = tls_port(server)
+    c = TlsClient(port, client_context(pki, "client"))
+    assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
+    for cert in (None, "stranger"):   # none, or one from another CA
+        with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
+            bad = TlsClient(port, client_context(pki, cert))
+            bad.request('{"command": "subscribe", "topic": "t"}')
+    server.wait_for_log("TLS handshake failed")
+    assert c.request('{"command": "unsubscribe", "topic": "t"}') == OK_LINE
+    assert server.stop() == 0
+
+
+def test_an_expired_certificate_is_refused_by_clients_and_tls_1_1_by_mqd(pki):
+    server = tls_server(pki, cert="expired")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        TlsClient(tls_port(server), client_context(pki))
+    assert server.stop() == 0
+
+    server = tls_server(pki)
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(str(pki / "ca.pem"))
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        TlsClient(tls_port(server), old)
+    server.wait_for_log("TLS handshake failed")
+    assert server.stop() == 0
+
+
+def closed(sock):
+    """Waits for the peer to close (or reset) the connection, whatever it
+    sent before (a TLS alert); the socket's timeout fails the test."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def test_garbage_and_silence_instead_of_a_handshake(pki):
+    server = tls_server(pki, "--tls-handshake-timeout", "1")
+    port = tls_port(server)
+    garbage = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    garbage.sendall(b'{"command": "subscribe", "topic": "t"}\n' * 10)
+    assert closed(garbage)   # an alert, then the close
+    server.wait_for_log("TLS handshake failed")
+    silent = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    trickle = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    trickle.sendall(b"\x16\x03\x01")   # the start of a ClientHello, and no more
+    for s in (silent, trickle):
+        assert closed(s)   # cut at the deadline (the once-a-second tick)
+    server.wait_for_log("TLS handshake not finished in 1 s")
+    c = TlsClient(port, client_context(pki))   # and nobody else noticed
+    assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
+    assert server.stop() == 0
+
+
+def test_sighup_reloads_the_certificate_and_a_bad_one_keeps_the_old(pki, tmp_path):
+    for f in ("server.pem", "server.key"):
+        (tmp_path / f).write_bytes((pki / f).read_bytes())
+        os.chmod(tmp_path / f, 0o600)
+    server = Server("--tls-port", "0", "--tls-cert", str(tmp_path / "server.pem"),
+                    "--tls-key", str(tmp_path / "server.key"))
+    port = tls_port(server)
+    first = TlsClient(port, client_context(pki)).sock.getpeercert(binary_form=True)
+    # a new certificate for the same name and key type
+    ca_pem = (pki / "ca.pem").read_bytes()
+    (tmp_path / "server.pem").write_bytes((pki / "expired.pem").read_bytes())
+    (tmp_path / "server.key").write_bytes((pki / "expired.key").read_bytes())
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_for_log("TLS certificate and key read again")
+    lax = client_context(pki)
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    second = TlsClient(port, lax).sock.getpeercert(binary_form=True)
+    assert second != first and second == ssl.PEM_cert_to_DER_cert(
+        (pki / "expired.pem").read_text())
+    assert ca_pem
+    (tmp_path / "server.key").write_bytes(b"not a key")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_for_log("TLS files not reloaded, the old ones stay")
+    assert TlsClient(port, lax).sock.getpeercert(binary_form=True) == second
+    assert server.stop() == 0
+
+
+def test_tls_options_need_one_another_and_a_readable_key_is_said(pki, tmp_path):
+    status, _, err = run_mqd("--tls-port", "0")
+    assert status == 2 and "--tls-port needs --tls-cert and --tls-key" in err
+    status, _, err = run_mqd("--no-plain")
+    assert status == 2 and "--no-plain needs --tls-port" in err
+    status, _, err = run_mqd("--tls-port", "0", "--tls-cert", str(pki / "server.pem"),
+                             "--tls-key", str(pki / "server.pem"))
+    assert status == 1 and "TLS:" in err and err.strip().count("\n") == 0
+    key = tmp_path / "open.key"
+    key.write_bytes((pki / "server.key").read_bytes())
+    os.chmod(key, 0o644)
+    server = Server("--tls-port", "0", "--tls-cert", str(pki / "server.pem"),
+                    "--tls-key", str(key), "--no-plain")
+    assert "can be read by others" in server.stderr()
+    assert "listening on" not in server.stderr().replace("listening for TLS on", "")
+    c = TlsClient(tls_port(server), client_context(pki))
+    assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
+    assert server.stop() == 0
+
+
+def test_many_tls_clients_at_once(pki):
+    server = tls_server(pki)
+    port = tls_port(server)
+    ctx = client_context(pki)
+    clients = [TlsClient(port, ctx) for _ in range(200)]
+    for i, c in enumerate(clients):
+        c.send('{"command": "subscribe", "topic": "all"}\n')
+    assert all(c.line() == OK_LINE for c in clients)
+    send(server.client(), "all", "to everyone")
+    assert all(b"to everyone" in c.line() for c in clients)
+    assert server.stop() == 0
