@@ -28,6 +28,7 @@ import collections
 import json
 import operator
 import socket
+import ssl
 import time
 from typing import Any, Iterator, Mapping, NamedTuple, NoReturn, Optional, Union
 
@@ -129,18 +130,30 @@ class Client:
     command and the wait for its reply. Connecting raises OSError as the socket
     module does (ConnectionRefusedError, socket.gaierror, TimeoutError).
 
+    `tls`, an `ssl.SSLContext`, speaks TLS to mqd's `--tls-port` (the
+    certificate is checked against `server_hostname`, by default `host`); a
+    failed handshake raises `ssl.SSLError`.
+
     Use it as a context manager, or call `close()`.
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT):
+                 timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 tls: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None):
         self.timeout = _check_timeout(timeout)
         if self.timeout == 0:
             raise ValueError("timeout must be positive, or None to wait forever")
         self._address = (host, port)
-        self._sock: Optional[socket.socket] = socket.create_connection(self._address, timeout)
+        sock = socket.create_connection(self._address, timeout)
         # commands are short lines that wait for a reply: do not hold them back
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=server_hostname or host)
+            except BaseException:
+                sock.close()
+                raise
+        self._sock: Optional[socket.socket] = sock
         self._input = bytearray()
         self._scanned = 0   # bytes of _input known to hold no "\n"
         self._messages: collections.deque[Message] = collections.deque()

@@ -2,12 +2,8 @@
 that does TLS wrong, slowly or not at all costs mqd nothing else
 (include/mqd/tls.h, README "Running on a network").
 
-The certificates are made here with Python's cryptography package (Debian
-python3-cryptography): a CA, a server certificate for 127.0.0.1 signed by
-it, one already expired, and client certificates from the CA and from
-another CA."""
+The certificates are made by tls_certs.py."""
 
-import datetime
 import os
 import signal
 import socket
@@ -18,62 +14,13 @@ import pytest
 
 from mqd_harness import OK, Server, TIMEOUT, run_mqd, send, subscribe
 
-x509 = pytest.importorskip("cryptography.x509")
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-import ipaddress  # noqa: E402
-
-
-def make_key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def make_cert(name, key, issuer_name, issuer_key, ca=False, days=(-1, 30), ip=None):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder()
-         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-         .public_key(key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now + datetime.timedelta(days=days[0]))
-         .not_valid_after(now + datetime.timedelta(days=days[1]))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ip:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-                            critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def write_pem(path, cert=None, key=None):
-    with open(path, "wb") as f:
-        if cert is not None:
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
-        if key is not None:
-            f.write(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    os.chmod(path, 0o600)
+pytest.importorskip("cryptography.x509")
+from tls_certs import make_pki  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca_key, other_key = make_key(), make_key()
-    ca = make_cert("mqd test CA", ca_key, "mqd test CA", ca_key, ca=True)
-    other = make_cert("another CA", other_key, "another CA", other_key, ca=True)
-    files = {"dir": d}
-    write_pem(d / "ca.pem", ca)
-    for name, issuer, issuer_key, days in (("server", "mqd test CA", ca_key, (-1, 30)),
-                                           ("expired", "mqd test CA", ca_key, (-10, -1)),
-                                           ("client", "mqd test CA", ca_key, (-1, 30)),
-                                           ("stranger", "another CA", other_key, (-1, 30))):
-        key = make_key()
-        cert = make_cert(name, key, issuer, issuer_key, days=days,
-                         ip="127.0.0.1" if name in ("server", "expired") else None)
-        write_pem(d / f"{name}.pem", cert)
-        write_pem(d / f"{name}.key", key=key)
-    return d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def tls_server(pki, *args, cert="server"):
@@ -266,4 +213,18 @@ def test_many_tls_clients_at_once(pki):
     assert all(c.line() == OK_LINE for c in clients)
     send(server.client(), "all", "to everyone")
     assert all(b"to everyone" in c.line() for c in clients)
+    assert server.stop() == 0
+
+
+def test_the_python_client_speaks_tls(pki):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+    from mqd_client import Client
+    server = tls_server(pki)
+    with Client("127.0.0.1", tls_port(server), tls=client_context(pki)) as c:
+        c.subscribe("t")
+        c.send("t", "over tls")
+        assert c.receive().msg == "over tls"
+    with pytest.raises(ssl.SSLError):
+        Client("127.0.0.1", tls_port(server), tls=ssl.create_default_context())   # unknown CA
     assert server.stop() == 0
