@@ -61,7 +61,6 @@ struct server {
     struct listener listeners[LISTENERS];
     struct tls_server *tls; /* NULL: no TLS listener */
     struct conn *buffered;  /* conns whose transport holds decoded input */
-    size_t handshakes;      /* TLS conns with a handshake deadline */
     int signal_fd;
     int spare_fd;          /* closed to accept-and-drop when out of descriptors */
     int tick_fd;           /* a timerfd, once a second, for --idle-timeout; -1: none */
@@ -420,8 +419,24 @@ static void tick(struct server *s)
 
 static void set_events(struct server *s, struct conn *c);
 
-/* rearm: the sched's word that a conn's state changed */
-static void rearm(void *ctx, struct conn *c) { set_events(ctx, c); }
+/* note_buffered: a conn whose transport holds input its socket will not
+ * announce (TLS records read ahead) is read again before the loop waits */
+static void note_buffered(struct server *s, struct conn *c)
+{
+    if (c->closing || c->in_buffered || conn_held(c) || !transport_buffered(c->tr))
+        return;
+    c->in_buffered = true;
+    c->next_buffered = s->buffered;
+    s->buffered = c;
+}
+
+/* rearm: the sched's word that a conn's state changed (its held input
+ * ran: what its transport holds is next) */
+static void rearm(void *ctx, struct conn *c)
+{
+    note_buffered(ctx, c);
+    set_events(ctx, c);
+}
 
 struct server *server_new(const struct server_config *config, char *err, size_t err_len)
 {
@@ -696,12 +711,7 @@ static void read_client(struct server *s, struct conn *c)
         conn_end_of_input(c);
     else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         conn_failed(c, errno);
-    if (!c->closing && !c->in_buffered && transport_buffered(c->tr)) {
-        /* bytes decoded inside the transport: the socket will not say so */
-        c->in_buffered = true;
-        c->next_buffered = s->buffered;
-        s->buffered = c;
-    }
+    note_buffered(s, c);
     set_events(s, c);
 }
 

@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 #define WHY_LEN 160
-/* what one SSL_write takes at most: one record's worth of the gather list */
-#define GATHER_MAX (16 * 1024)
+/* what one writev gathers, written one record (RECORD_MAX) at a time */
+#define GATHER_MAX (64 * 1024)
+#define RECORD_MAX (16 * 1024)
 
 struct tls_server {
     struct tls_config config;
@@ -28,6 +29,8 @@ struct tls_transport {
     SSL *ssl;
     uint32_t wants;   /* EPOLLIN/EPOLLOUT the library waits for */
     bool established; /* the handshake is done */
+    bool starved;     /* the last read waited for the peer: what is pending
+                       * inside is a record not whole yet, not bytes to read */
     bool failed_in_handshake;
     bool fatal; /* a failure after which no close_notify may be sent */
     char addr[64];
@@ -73,6 +76,10 @@ static SSL_CTX *make_context(const struct tls_config *c, char *err, size_t err_l
     }
     if (c->verify_clients)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* sessions resume only in the context that made them: without an id,
+     * a resuming client is refused as soon as client certificates count */
+    static const unsigned char session_context[] = "mqd";
+    SSL_CTX_set_session_id_context(ctx, session_context, sizeof(session_context) - 1);
     /* writes of the gather list as it is: a retry may come from another
      * buffer holding the same bytes, and each record written counts */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -187,8 +194,10 @@ static ssize_t tls_read(struct transport *base, void *buf, size_t len)
     t->established |= SSL_is_init_finished(t->ssl) != 0;
     if (n > 0) {
         t->wants = 0;
+        t->starved = false;
         return n;
     }
+    t->starved = true;
     ssize_t r = failure(t, n);
     if (r < 0 && errno != EAGAIN && t->failed_in_handshake)
         handshake_failed(t);
@@ -209,18 +218,26 @@ static ssize_t tls_writev(struct transport *base, const struct iovec *iov, size_
         memcpy(gathered + len, iov[i].iov_base, take);
         len += take;
     }
-    ERR_clear_error();
-    int done = SSL_write(t->ssl, gathered, (int)len);
-    if (done > 0) {
-        t->wants = 0;
-        return done;
+    /* record by record until the socket is full: a retry starts at the
+     * same front of the queue, so it repeats a record that could not go
+     * with at least its bytes, as OpenSSL wants */
+    size_t taken = 0;
+    while (taken < len) {
+        size_t chunk = len - taken < RECORD_MAX ? len - taken : RECORD_MAX;
+        ERR_clear_error();
+        int done = SSL_write(t->ssl, gathered + taken, (int)chunk);
+        if (done <= 0) {
+            ssize_t r = failure(t, done);
+            if (taken > 0 && r < 0 && errno == EAGAIN)
+                break; /* what went, went: the rest is retried */
+            if (r == 0)
+                errno = EPIPE; /* closed while written to */
+            return -1;
+        }
+        taken += (size_t)done;
     }
-    ssize_t r = failure(t, done);
-    if (r == 0) {
-        errno = EPIPE; /* closed while written to */
-        return -1;
-    }
-    return r;
+    t->wants = taken == len ? 0 : t->wants;
+    return (ssize_t)taken;
 }
 
 static uint32_t tls_events(const struct transport *base)
@@ -232,7 +249,9 @@ static uint32_t tls_events(const struct transport *base)
 static bool tls_buffered(const struct transport *base)
 {
     const struct tls_transport *t = (const struct tls_transport *)base;
-    return SSL_has_pending(t->ssl) != 0;
+    /* with read-ahead, a record still arriving counts as pending too: only
+     * after a read that returned bytes is there surely more to read */
+    return !t->starved && SSL_has_pending(t->ssl) != 0;
 }
 
 static const char *tls_why(const struct transport *base)
