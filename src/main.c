@@ -3,6 +3,7 @@
 #include "mqd/log.h"
 #include "mqd/options.h"
 #include "mqd/server.h"
+#include "mqd/tls.h"
 #include "mqd/check.h"
 
 #include <errno.h>
@@ -80,6 +81,9 @@ static int serve(const struct options *o)
 int main(int argc, char *argv[])
 {
     tune_malloc();
+    /* first, so that --max-memory counts what TLS holds; nothing of OpenSSL
+     * has allocated yet, so it cannot fail */
+    (void)tls_count_memory();
     struct options o;
     char err[512];
     enum options_status status = options_parse(argc, argv, &o, err, sizeof(err));

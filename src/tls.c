@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -36,6 +37,32 @@ struct tls_transport {
     char addr[64];
     char why[WHY_LEN];
 };
+
+static void *counted_malloc(size_t num, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return mqd_malloc(num);
+}
+
+static void *counted_realloc(void *addr, size_t num, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return mqd_realloc(addr, num);
+}
+
+static void counted_free(void *addr, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    mqd_free(addr);
+}
+
+int tls_count_memory(void)
+{
+    return CRYPTO_set_mem_functions(counted_malloc, counted_realloc, counted_free) ? 0 : -1;
+}
 
 /* library_reason: the library's last error as text (and its queue cleared) */
 static void library_reason(char *out, size_t len)

@@ -16,8 +16,9 @@
  * and a reload that fails keeps the old one and says why.
  *
  * Cost: a context is built once per start and reload; a connection holds
- * an SSL object (tens of KiB with its buffers), allocated by OpenSSL,
- * outside --max-memory's count.
+ * an SSL object (tens of KiB with its buffers). OpenSSL allocates through
+ * mqd's allocator (tls_count_memory), so --max-memory counts and bounds it
+ * like everything else: a handshake that finds no memory fails alone.
  */
 #ifndef MQD_TLS_H
 #define MQD_TLS_H
@@ -37,6 +38,11 @@ struct tls_config {
 };
 
 struct tls_server;
+
+/* tls_count_memory: OpenSSL allocates through alloc.h from now on. Call it
+ * first thing in main, before anything of OpenSSL allocates; 0, or -1 when
+ * the library had allocated already (its memory then goes uncounted). */
+int tls_count_memory(void);
 
 /* tls_server_new: a context from the files; NULL with a one-line reason in
  * `err`. A key file that others may read is a warning. */

@@ -311,3 +311,32 @@ def test_a_reset_in_the_middle_of_a_large_tls_delivery(pki):
     send(pub, "big", "after")
     assert b'"msg": "after"' in other.line()
     assert server.stop() == 0
+
+
+def memory_used(server):
+    from mqd_harness import http_request, metrics_port
+    _, _, body = http_request(metrics_port(server))
+    for line in body.decode().splitlines():
+        if line.startswith("mqd_memory_used_bytes "):
+            return int(line.split()[1])
+    raise AssertionError("no mqd_memory_used_bytes")
+
+
+def test_what_tls_holds_is_counted_in_max_memory(pki):
+    """OpenSSL allocates through mqd's allocator: a TLS connection's state
+    is counted in mqd_memory_used_bytes (and so bounded by --max-memory)."""
+    server = tls_server(pki, "--metrics", "0")
+    port = tls_port(server)
+    base = memory_used(server)
+    plain = [server.client() for _ in range(50)]
+    for c in plain:
+        subscribe(c, "t")
+    per_plain = (memory_used(server) - base) / 50
+    base = memory_used(server)
+    ctx = client_context(pki)
+    tls = [TlsClient(port, ctx) for _ in range(50)]
+    for c in tls:
+        assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
+    per_tls = (memory_used(server) - base) / 50
+    assert per_tls > per_plain + 4096   # the SSL object and its state, counted
+    assert server.stop() == 0
