@@ -90,6 +90,16 @@ def metrics_port(server):
 ALL_SERVERS = []
 
 
+def metric(server, series):
+    """One series' value (its full name, labels included, as the exposition
+    writes it), read from the server's metrics endpoint."""
+    _, _, body = http_request(metrics_port(server))
+    for line in body.decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {series} in the metrics")
+
+
 class Server:
     """One mqd process on a free loopback port."""
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from mqd_harness import OK, Server, http_request, metrics_port, send, subscribe
+from mqd_harness import OK, Server, metric, send, subscribe
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 0x4000
@@ -39,15 +39,6 @@ def small_tmpfs(path, size):
                               f"size={size}".encode()) != 0):
             raise OSError(ctypes.get_errno(), "cannot mount the small tmpfs")
     return setup
-
-
-def metric(server, series):
-    """One series' value, read from the metrics endpoint."""
-    _, _, body = http_request(metrics_port(server))
-    for line in body.decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no {series}")
 
 
 def silent(client, seconds):

@@ -21,24 +21,14 @@ import time
 
 import pytest
 
-from mqd_harness import (OK, TOO_MANY, Client, Server, http_request, metrics_port, send,
-                         subscribe)
+from mqd_harness import OK, TOO_MANY, Client, Server, metric, send, subscribe
 
 CLONE_NEWNET = 0x40000000
 
 
 def metric_labelled(server, name, label, value):
-    _, _, body = http_request(metrics_port(server))
-    m = re.search(rf'^{re.escape(name)}{{{label}="{value}"}} (\d+)$', body.decode(), re.M)
-    assert m, name
-    return int(m.group(1))
+    return metric(server, f'{name}{{{label}="{value}"}}')
 
-
-def metric(server, name):
-    _, _, body = http_request(metrics_port(server))
-    m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
-    assert m, name
-    return int(m.group(1))
 
 
 # --- --idle-timeout ---

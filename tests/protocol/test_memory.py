@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from mqd_harness import (OK, TIMEOUT, Server, http_request, metrics_port, run_mqd, send,
-                         subscribe)
+from mqd_harness import (OK, TIMEOUT, Server, http_request, metric, metrics_port, run_mqd,
+                         send, subscribe)
 
 MiB = 1024 * 1024
 BUDGET = 64 * MiB
@@ -36,12 +36,6 @@ TOO_MANY_TOPICS = {"success": False, "reason": "Too many topics"}
 TOO_MANY_SUBSCRIPTIONS = {"success": False, "reason": "Too many subscriptions"}
 SANITIZED = os.environ.get("MQD_SANITIZED", "") in ("1", "ON", "TRUE", "YES")
 
-
-def metric(server, name):
-    _, _, body = http_request(metrics_port(server))
-    m = re.search(rf"^{name} (\d+)$", body.decode(), re.M)
-    assert m, name
-    return int(m.group(1))
 
 
 class Watch:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mqd_harness import OK, Server, TIMEOUT, run_mqd, send, subscribe
+from mqd_harness import OK, Server, TIMEOUT, metric, run_mqd, send, subscribe
 
 pytest.importorskip("cryptography.x509")
 from tls_certs import make_pki  # noqa: E402
@@ -233,16 +233,6 @@ def test_the_python_client_speaks_tls(pki):
     assert server.stop() == 0
 
 
-def loop_passes(server):
-    """mqd_loop_pass_seconds_count, from the metrics endpoint."""
-    from mqd_harness import http_request, metrics_port
-    _, _, body = http_request(metrics_port(server))
-    for line in body.decode().splitlines():
-        if line.startswith("mqd_loop_pass_seconds_count "):
-            return int(line.split()[1])
-    raise AssertionError("no mqd_loop_pass_seconds_count")
-
-
 def test_a_record_that_arrives_in_pieces_does_not_spin_the_loop(pki):
     """A TLS record half received is not input to read: the loop waits for
     the rest instead of passing again and again (read-ahead keeps such a
@@ -250,12 +240,12 @@ def test_a_record_that_arrives_in_pieces_does_not_spin_the_loop(pki):
     server = tls_server(pki, "--metrics", "0")
     c = TlsClient(tls_port(server), client_context(pki))
     assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
-    before = loop_passes(server)
+    before = metric(server, "mqd_loop_pass_seconds_count")
     # under the TLS layer, on the same socket: the first bytes of a record
     half = socket.socket(fileno=os.dup(c.sock.fileno()))
     half.sendall(b"\x17\x03\x03\x01\x00" + b"\x00" * 5)   # a record header and a little
     time.sleep(1.0)
-    passes = loop_passes(server) - before
+    passes = metric(server, "mqd_loop_pass_seconds_count") - before
     half.close()
     assert passes < 50   # a handful of wake-ups, not one pass after another
     assert server.stop() == 0
@@ -313,30 +303,21 @@ def test_a_reset_in_the_middle_of_a_large_tls_delivery(pki):
     assert server.stop() == 0
 
 
-def memory_used(server):
-    from mqd_harness import http_request, metrics_port
-    _, _, body = http_request(metrics_port(server))
-    for line in body.decode().splitlines():
-        if line.startswith("mqd_memory_used_bytes "):
-            return int(line.split()[1])
-    raise AssertionError("no mqd_memory_used_bytes")
-
-
 def test_what_tls_holds_is_counted_in_max_memory(pki):
     """OpenSSL allocates through mqd's allocator: a TLS connection's state
     is counted in mqd_memory_used_bytes (and so bounded by --max-memory)."""
     server = tls_server(pki, "--metrics", "0")
     port = tls_port(server)
-    base = memory_used(server)
+    base = metric(server, "mqd_memory_used_bytes")
     plain = [server.client() for _ in range(50)]
     for c in plain:
         subscribe(c, "t")
-    per_plain = (memory_used(server) - base) / 50
-    base = memory_used(server)
+    per_plain = (metric(server, "mqd_memory_used_bytes") - base) / 50
+    base = metric(server, "mqd_memory_used_bytes")
     ctx = client_context(pki)
     tls = [TlsClient(port, ctx) for _ in range(50)]
     for c in tls:
         assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
-    per_tls = (memory_used(server) - base) / 50
+    per_tls = (metric(server, "mqd_memory_used_bytes") - base) / 50
     assert per_tls > per_plain + 4096   # the SSL object and its state, counted
     assert server.stop() == 0
