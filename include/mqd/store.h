@@ -45,9 +45,9 @@
  * that writes the state as it was at that moment (copy-on-write, the
  * caller's walk function over the parent's memory as it stood) to
  * snapshot.N+1.tmp, syncs it and exits. The loop goes on appending to
- * log.N+1 meanwhile. store_tick, once a second, reaps the child: renames
- * the snapshot into place, syncs the directory and removes the older
- * generation. A child that fails leaves the logs as they were (nothing is
+ * log.N+1 meanwhile. The next commit (or store_tick, once a second) reaps
+ * the child: renames the snapshot into place, syncs the directory and
+ * removes the older generation. A child that fails leaves the logs as they were (nothing is
  * lost: the state is still older snapshot + logs), and is tried again a
  * minute later.
  */
@@ -94,9 +94,12 @@ struct store;
 struct store *store_open(const struct store_config *config, char *err, size_t err_len);
 
 /* store_load: reads the state back through `restore`, and opens the last
- * log for appending; what is told meanwhile (a smaller cache dropping what
- * it cannot hold) is kept for the first commit. Once, before anything
- * else. 0, or -1 with a one-line reason in `err`. */
+ * log for appending. When the load itself changed what it read (what is
+ * told meanwhile: a smaller cache dropping what it cannot hold), it then
+ * writes a snapshot of the state as loaded, in the loop, before anyone is
+ * served; removals appended after the whole log could undo a later record
+ * of it. Once, before anything else. 0, or -1 with a one-line reason in
+ * `err`. */
 int store_load(struct store *s, store_restore_fn restore, void *ctx, char *err, size_t err_len);
 
 /* store_room: a broker_room_fn: room for the records of one send (memory
