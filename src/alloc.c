@@ -1,24 +1,41 @@
 #include "mqd/alloc.h"
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 /* the allocator's own figures: process-wide, as the heap they describe */
 size_t alloc_held_bytes;
+size_t alloc_helper_bytes;
 static size_t ceiling;
+/* set once by a helper thread for itself; the server's thread never pays
+ * more than reading it */
+static _Thread_local bool helper;
+
+void alloc_thread_is_helper(void) { helper = true; }
+
+/* count: adds `delta` (wrapping, so a subtraction too) to this thread's figure */
+static inline void count(size_t delta)
+{
+    if (__builtin_expect(helper, 0))
+        __atomic_fetch_add(&alloc_helper_bytes, delta, __ATOMIC_RELAXED);
+    else
+        alloc_held_bytes += delta;
+}
 
 /* fits: whether `more` bytes may be taken now. The block malloc returns may
  * be a little larger than asked; that is counted, but only the asked size
  * is held against the ceiling, which a few bytes of rounding cannot matter to. */
 static int fits(size_t more)
 {
-    return ceiling == 0 || (more <= ceiling && alloc_held_bytes <= ceiling - more);
+    size_t held = mqd_allocated();
+    return ceiling == 0 || (more <= ceiling && held <= ceiling - more);
 }
 
 static void *counted(void *p)
 {
     if (p)
-        alloc_held_bytes += malloc_usable_size(p);
+        count(malloc_usable_size(p));
     return p;
 }
 
@@ -41,14 +58,14 @@ void *mqd_realloc(void *ptr, size_t size)
     void *p = alloc_system_realloc(ptr, size);
     if (!p)
         return NULL;
-    alloc_held_bytes -= before;
+    count(-before);
     return counted(p);
 }
 
 void mqd_free(void *ptr)
 {
     if (ptr)
-        alloc_held_bytes -= malloc_usable_size(ptr);
+        count(-malloc_usable_size(ptr));
     free(ptr);
 }
 

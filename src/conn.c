@@ -3,6 +3,7 @@
 #include "mqd/alloc.h"
 #include "mqd/budget.h"
 #include "mqd/proto.h"
+#include "mqd/users.h"
 
 #include <errno.h>
 #include <string.h>
@@ -104,6 +105,9 @@ size_t conn_queue_growth(void *conn, size_t lines)
 void conn_free(struct conn *c)
 {
     release(c, false);
+    if (c->auth_job)
+        auth_cancel(c->auth_job);
+    users_unref(c->users);
     sched_unflush(&c->env->sched, c);
     if (c->ready_by)
         c->env->handshakes--;
@@ -286,15 +290,88 @@ static enum proto_reply send_message(struct conn *c, const struct proto_request 
     return PROTO_REPLY_SUCCESS;
 }
 
+/* fail_auth: one more failure: the last one allowed closes the conn once
+ * its reply is written */
+static void fail_auth(struct conn *c)
+{
+    reply(c, PROTO_REPLY_AUTH_FAILED);
+    if (++c->auth_failures >= CONN_MAX_AUTH_FAILURES && !c->closing && !c->draining) {
+        log_info(c->env->log, "client %s: %u failed logins, disconnected", c->addr,
+                 c->auth_failures);
+        start_draining(c);
+    }
+}
+
+/* start_auth: hands the password to auth.h; the reply comes with the
+ * result (conn_authenticated), and the conn's input waits for it */
+static enum proto_reply start_auth(struct conn *c, const struct proto_request *req)
+{
+    if (!c->env->auth)
+        return PROTO_REPLY_AUTH_NOT_ENABLED;
+    switch (auth_check(c->env->auth, req->user, req->user_len, req->password, req->password_len,
+                       c->peer, c->peer_len, c->env->now, c, &c->auth_job)) {
+    case AUTH_ACCEPTED: return PROTO_REPLY_SUCCESS; /* under way */
+    case AUTH_NO_MEMORY: return PROTO_REPLY_NO_MEMORY;
+    case AUTH_LIMITED:
+    case AUTH_REJECTED: break;
+    }
+    fail_auth(c);
+    return PROTO_REPLY_SUCCESS;
+}
+
+void conn_authenticated(void *conn, enum auth_result result, struct users *users,
+                        const struct user *user)
+{
+    struct conn *c = conn;
+    struct sched *s = &c->env->sched;
+    sched_turn_begin(s);
+    if (result == AUTH_ACCEPTED) {
+        users_unref(c->users);
+        c->users = users_ref(users);
+        c->user = user;
+        reply(c, PROTO_REPLY_SUCCESS);
+    } else if (result == AUTH_NO_MEMORY) {
+        reply(c, PROTO_REPLY_NO_MEMORY);
+    } else {
+        fail_auth(c);
+    }
+    if (c->closing)
+        return;
+    if (conn_runnable(c))
+        sched_hold(s, c); /* what it sent after the auth runs next */
+    else
+        sched_rearm(s, c);
+}
+
+/* permitted: whether the logged-in user (if --users asks for one) may do
+ * the command; the reply why not */
+static enum proto_reply permitted(const struct conn *c, const struct proto_request *req)
+{
+    if (!c->env->auth || req->command == PROTO_AUTH)
+        return PROTO_REPLY_SUCCESS;
+    if (!c->user)
+        return PROTO_REPLY_AUTH_REQUIRED;
+    if ((req->command == PROTO_SEND &&
+         !user_may(c->user, USERS_PUBLISH, req->topic, req->topic_len)) ||
+        (req->command == PROTO_SUBSCRIBE &&
+         !user_may(c->user, USERS_SUBSCRIBE, req->topic, req->topic_len)))
+        return PROTO_REPLY_PERMISSION_DENIED;
+    return PROTO_REPLY_SUCCESS;
+}
+
 /* run_request: runs a valid command; the reply when it failed (a success
  * is already queued) */
 static enum proto_reply run_request(struct conn *c, const struct proto_request *req)
 {
+    enum proto_reply allowed = permitted(c, req);
+    if (allowed != PROTO_REPLY_SUCCESS)
+        return allowed;
     if (req->topic_len > c->env->max_topic_length)
         return PROTO_REPLY_TOPIC_TOO_LONG;
     switch (req->command) {
     case PROTO_SUBSCRIBE: return subscribe(c, req);
     case PROTO_SEND: return send_message(c, req);
+    case PROTO_AUTH: return start_auth(c, req);
     case PROTO_UNSUBSCRIBE: break;
     }
     broker_unsubscribe(c->env->broker, c->client, req->topic, req->topic_len);
@@ -362,8 +439,8 @@ static enum framer_next on_frame(void *ctx, enum framer_event event, const char 
     struct sched *s = &c->env->sched;
     switch (event) {
     case FRAMER_LINE:
-        if (!c->unpaced && !sched_may_run(s, len))
-            return FRAMER_PUT_BACK;
+        if (c->auth_job || (!c->unpaced && !sched_may_run(s, len)))
+            return FRAMER_PUT_BACK; /* a password check waits first */
         run_line(c, line, len);
         sched_charge(s, len * SCHED_LINE_BYTE_WORK);
         break;
@@ -386,11 +463,16 @@ static void hold_input(struct conn *c, const char *data, size_t len)
         c->input = copy;
         c->input_off = 0;
         c->input_len = len;
-        sched_hold(&c->env->sched, c);
+        if (!c->auth_job) /* else its check's end resumes it */
+            sched_hold(&c->env->sched, c);
         return;
     }
     if (c->closing)
         return;
+    if (c->auth_job) { /* the lines cannot run before the check ends */
+        conn_close(c, "out of memory");
+        return;
+    }
     c->unpaced = true;
     framer_feed(&c->framer, data, len, on_frame, c);
     c->unpaced = false;

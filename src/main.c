@@ -5,11 +5,15 @@
 #include "mqd/server.h"
 #include "mqd/tls.h"
 #include "mqd/check.h"
+#include "mqd/net.h"
+#include "mqd/passwd.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 /* tune_malloc: no fastbins. Freed small blocks (a departing client's
  * subscriptions, a topic) are then merged as they are freed, instead of
@@ -22,6 +26,72 @@ static void tune_malloc(void)
     /* refused only by another allocator (a sanitizer's): nothing to say,
      * since only pauses, never correctness, depend on it */
     (void)mallopt(M_MXFAST, 0);
+}
+
+/* read_password: the first line of stdin, without echo when it is a
+ * terminal; its length, or -1 */
+static long read_password(char *out, size_t size)
+{
+    struct termios saved, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (tty) {
+        fputs("Password: ", stderr);
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *line = fgets(out, (int)size, stdin);
+    if (tty) {
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
+    if (!line)
+        return -1;
+    size_t len = strcspn(out, "\r\n");
+    out[len] = '\0';
+    return (long)len;
+}
+
+/* hash_password: --hash-password NAME: a users file line for NAME; the
+ * exit status */
+static int hash_password(const char *name, bool scrypt)
+{
+    if (strpbrk(name, " \t\r\n") || name[0] == '#') {
+        fprintf(stderr, "mqd: a user name cannot hold blanks or start with '#'\n");
+        return 2;
+    }
+    char password[4096], line[PASSWD_TEXT_MAX];
+    long len = read_password(password, sizeof(password));
+    int rc = 0;
+    if (len <= 0) {
+        fprintf(stderr, "mqd: no password on stdin\n");
+        rc = 1;
+    } else if (passwd_make(scrypt ? PASSWD_SCRYPT : PASSWD_PBKDF2_SHA256, password, (size_t)len,
+                           line, sizeof(line)) < 0) {
+        fprintf(stderr, "mqd: cannot hash the password: out of memory\n");
+        rc = 1;
+    } else {
+        printf("%s %s\n", name, line);
+        fprintf(stderr, "mqd: add publish=PATTERNS and subscribe=PATTERNS to the line (see "
+                        "mqd(1), USERS)\n");
+    }
+    explicit_bzero(password, sizeof(password));
+    return rc;
+}
+
+/* protected: whether the options keep mqd from opening every topic to the
+ * network: without --users, only a loopback address, unless --insecure (an
+ * address that is none is left for the listener to refuse) */
+static bool protected(const struct options *o)
+{
+    if (o->users || o->insecure || net_is_loopback(o->bind) || !net_is_address(o->bind))
+        return true;
+    fprintf(stderr,
+            "mqd: refusing to listen on %s without --users: anyone who reaches it could read "
+            "and write every topic. Give --users FILE (lines made by mqd --hash-password), "
+            "bind to 127.0.0.1, or add --insecure if the network is trusted\n",
+            o->bind);
+    return false;
 }
 
 /* serve: runs the server the options describe; the exit status. */
@@ -64,6 +134,7 @@ static int serve(const struct options *o)
         .tls_verify_clients = o->tls_verify_clients,
         .tls_handshake_timeout = o->tls_handshake_timeout,
         .no_plain = o->no_plain,
+        .users = o->users,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));
@@ -101,6 +172,10 @@ int main(int argc, char *argv[])
         rc = 0;
     } else if (o.check_data) {
         rc = check_data(o.check_data, stdout);
+    } else if (o.hash_password) {
+        rc = hash_password(o.hash_password, o.hash_scrypt);
+    } else if (!protected(&o)) {
+        rc = 1;
     } else {
         rc = serve(&o);
     }

@@ -14,7 +14,7 @@ struct sample {
     size_t offset;
 };
 
-#define MAX_SAMPLES 10
+#define MAX_SAMPLES 13
 
 struct family {
     const char *name;
@@ -101,7 +101,21 @@ static const struct family families[] = {
       {"topic_too_long", FIGURE(errors_topic_too_long)},
       {"too_many_topics", FIGURE(errors_too_many_topics)},
       {"too_many_subscriptions", FIGURE(errors_too_many_subscriptions)},
-      {"not_persisted", FIGURE(errors_not_persisted)}}},
+      {"not_persisted", FIGURE(errors_not_persisted)},
+      {"auth_required", FIGURE(errors_auth_required)},
+      {"auth_failed", FIGURE(errors_auth_failed)},
+      {"permission_denied", FIGURE(errors_permission_denied)},
+      {"auth_not_enabled", FIGURE(errors_auth_not_enabled)}}},
+    {"mqd_auth_checks_total",
+     "counter",
+     "Password checks of the auth command (--users), by result; limited: refused unchecked "
+     "for the address's recent failures.",
+     "result",
+     {{"accepted", FIGURE(auth_accepted)},
+      {"rejected", FIGURE(auth_rejected)},
+      {"limited", FIGURE(auth_limited)}}},
+    SINGLE("mqd_auth_checks_waiting", "gauge", "Password checks asked for and not finished yet.",
+           auth_waiting),
     SINGLE("mqd_persist_records_total", "counter",
            "Records written to the data directory's log (--data-dir).", persist_records),
     SINGLE("mqd_persist_written_bytes_total", "counter",

@@ -100,6 +100,16 @@ static int set_text(const struct option_spec *spec, void *field, const char *val
     return 0;
 }
 
+/* set_hash_function: pbkdf2-sha256 (false) or scrypt (true) */
+static int set_hash_function(const struct option_spec *spec, void *field, const char *value)
+{
+    (void)spec;
+    if (strcmp(value, "scrypt") != 0 && strcmp(value, "pbkdf2-sha256") != 0)
+        return -1;
+    *(bool *)field = strcmp(value, "scrypt") == 0;
+    return 0;
+}
+
 static int set_log_level(const struct option_spec *spec, void *field, const char *value)
 {
     (void)spec;
@@ -256,6 +266,16 @@ static const struct option_spec specs[] = {
      .min = 1,
      .max = MAX_SECONDS},
     {.name = "no-plain", .set = set_switch, .field = FIELD(no_plain)},
+    {.name = "users", .set = set_text, .field = FIELD(users)},
+    {.name = "insecure", .set = set_switch, .field = FIELD(insecure)},
+    {.name = "hash-password",
+     .set = set_text,
+     .field = FIELD(hash_password),
+     .command_line_only = true},
+    {.name = "hash-function",
+     .set = set_hash_function,
+     .field = FIELD(hash_scrypt),
+     .command_line_only = true},
 };
 
 static int set_value(struct options *o, const struct option_spec *spec, const char *value)
@@ -306,7 +326,12 @@ void options_usage(FILE *out)
             "                      that stops answering is dropped within about twice\n"
             "                      that (default %d; 0: off)\n"
             "  --idle-timeout SEC  close a client that neither sent nor was sent\n"
-            "                      anything for SEC seconds (default 0, never)\n"
+            "                      anything for SEC seconds (default 0, never)\n",
+            OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
+            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_MAX_TOPICS,
+            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_TCP_KEEPALIVE);
+    /* in two parts: C99 promises string literals of 4095 bytes only */
+    fprintf(out,
             "  --data-dir DIR      keep every topic's next index and cache in DIR across\n"
             "                      restarts and crashes (default off)\n"
             "  --fsync POLICY      with --data-dir: always, everysec or no (default\n"
@@ -330,6 +355,16 @@ void options_usage(FILE *out)
             "                      handshake after SEC seconds (default 10)\n"
             "  --no-plain          listen for TLS only, not on --port (in the file:\n"
             "                      yes or no)\n"
+            "  --users FILE        clients must log in (the auth command) as a user of\n"
+            "                      FILE, and may publish and subscribe only as its\n"
+            "                      line allows; SIGHUP reads it again (default off)\n"
+            "  --insecure          listen on an address other than loopback without\n"
+            "                      --users (in the file: yes or no)\n"
+            "  --hash-password NAME\n"
+            "                      read a password on stdin, print a users file line\n"
+            "                      for NAME with its hash, and exit\n"
+            "  --hash-function F   for --hash-password: pbkdf2-sha256 (default) or\n"
+            "                      scrypt\n"
             "  --log-level LEVEL   error, warn, info or debug (default info)\n"
             "  --log-file PATH     append logs to PATH instead of stderr;\n"
             "                      SIGHUP reopens it (default stderr)\n"
@@ -343,9 +378,7 @@ void options_usage(FILE *out)
             "\n"
             "PORT and CACHE_SIZE may also be given as positional arguments.\n"
             "SIZE takes an optional k, m or g suffix (powers of 1024).\n",
-            OPTIONS_DEFAULT_PORT, OPTIONS_DEFAULT_BIND, OPTIONS_DEFAULT_CACHE_SIZE,
-            OPTIONS_DEFAULT_MAX_CLIENTS, OPTIONS_DEFAULT_MAX_TOPICS,
-            OPTIONS_DEFAULT_MAX_SUBSCRIPTIONS, OPTIONS_DEFAULT_TCP_KEEPALIVE, OPTIONS_DEFAULT_BIND);
+            OPTIONS_DEFAULT_BIND);
 }
 
 /* keep_text: a copy of a value from the file, which lives until options_free,
@@ -487,6 +520,8 @@ static enum options_status check_tls(const struct options *o, char *err, size_t 
         why = "--tls-verify-clients needs --tls-ca, the CAs that sign client certificates";
     else if (o->no_plain && !o->tls_on)
         why = "--no-plain needs --tls-port: without it nothing would listen";
+    else if (o->hash_scrypt && !o->hash_password)
+        why = "--hash-function needs --hash-password";
     if (!why)
         return OPTIONS_OK;
     snprintf(err, err_len, "%s", why);

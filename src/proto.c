@@ -13,6 +13,8 @@ enum key {
     KEY_DELIVERY = 1 << 3,
     KEY_LAST_SEEN = 1 << 4,
     KEY_CACHE = 1 << 5,
+    KEY_USER = 1 << 6,
+    KEY_PASSWORD = 1 << 7,
 };
 
 static const struct {
@@ -21,6 +23,7 @@ static const struct {
 } known_keys[] = {
     {"command", KEY_COMMAND},   {"topic", KEY_TOPIC},         {"msg", KEY_MSG},
     {"delivery", KEY_DELIVERY}, {"last_seen", KEY_LAST_SEEN}, {"cache", KEY_CACHE},
+    {"user", KEY_USER},         {"password", KEY_PASSWORD},
 };
 
 static const struct {
@@ -31,6 +34,7 @@ static const struct {
     {"subscribe", PROTO_SUBSCRIBE, KEY_COMMAND | KEY_TOPIC, KEY_LAST_SEEN | KEY_CACHE},
     {"unsubscribe", PROTO_UNSUBSCRIBE, KEY_COMMAND | KEY_TOPIC, 0},
     {"send", PROTO_SEND, KEY_COMMAND | KEY_TOPIC | KEY_MSG | KEY_DELIVERY, KEY_CACHE},
+    {"auth", PROTO_AUTH, KEY_COMMAND | KEY_USER | KEY_PASSWORD, 0},
 };
 
 static enum key key_of_member(const struct json_member *m)
@@ -93,13 +97,48 @@ static enum proto_status set_topic(struct proto_request *req, const struct json_
     return PROTO_OK;
 }
 
+/* decode_text: a string member's decoded value: in place when it has no
+ * escape, else in a new block (*heap, NULL when none was needed) */
+static enum proto_status decode_text(const struct json_member *m, const char **out, size_t *len,
+                                     char **heap)
+{
+    if (!m->escaped) {
+        *out = m->value.start;
+        *len = m->value.len;
+        return PROTO_OK;
+    }
+    *heap = mqd_malloc(m->value.len ? m->value.len : 1);
+    if (!*heap)
+        return PROTO_NO_MEMORY;
+    *out = *heap;
+    *len = json_decode_string(m->value.start, m->value.len, *heap);
+    return PROTO_OK;
+}
+
+/* set_credentials: an auth's user and password, decoded; a user name with
+ * a NUL is refused as a topic with one is */
+static enum proto_status set_credentials(struct proto_request *req, const struct json_member *user,
+                                         const struct json_member *password)
+{
+    enum proto_status status = decode_text(user, &req->user, &req->user_len, &req->user_heap);
+    if (status == PROTO_OK)
+        status = decode_text(password, &req->password, &req->password_len, &req->password_heap);
+    if (status == PROTO_OK && memchr(req->user, '\0', req->user_len))
+        status = PROTO_MALFORMED;
+    if (status != PROTO_OK)
+        proto_request_release(req);
+    return status;
+}
+
 /* apply_member: checks one member's type and stores its value. */
 static bool apply_member(struct proto_request *req, enum key key, const struct json_member *m)
 {
     switch (key) {
     case KEY_COMMAND:
     case KEY_TOPIC:
-    case KEY_MSG: return m->type == JSON_STRING;
+    case KEY_MSG:
+    case KEY_USER:
+    case KEY_PASSWORD: return m->type == JSON_STRING;
     case KEY_DELIVERY:
         if (m->type != JSON_STRING)
             return false;
@@ -136,7 +175,7 @@ static enum proto_status check_schema(const struct json_value *v, struct proto_r
         return PROTO_MALFORMED;
     unsigned seen = 0;
     enum key keys[JSON_MAX_MEMBERS];
-    const struct json_member *command = NULL, *topic = NULL;
+    const struct json_member *command = NULL, *topic = NULL, *user = NULL, *password = NULL;
     for (size_t i = 0; i < v->nmembers; i++) {
         keys[i] = key_of_member(&v->members[i]);
         if (!keys[i] || (seen & keys[i]))
@@ -146,6 +185,10 @@ static enum proto_status check_schema(const struct json_value *v, struct proto_r
             command = &v->members[i];
         if (keys[i] == KEY_TOPIC)
             topic = &v->members[i];
+        if (keys[i] == KEY_USER)
+            user = &v->members[i];
+        if (keys[i] == KEY_PASSWORD)
+            password = &v->members[i];
     }
     int s = command ? find_schema(command) : -1;
     if (s < 0 || (seen & schemas[s].required) != schemas[s].required ||
@@ -156,6 +199,8 @@ static enum proto_status check_schema(const struct json_value *v, struct proto_r
         if (!apply_member(req, keys[i], &v->members[i]))
             return PROTO_MALFORMED;
     }
+    if (req->command == PROTO_AUTH)
+        return set_credentials(req, user, password);
     return set_topic(req, topic);
 }
 
@@ -167,6 +212,9 @@ enum proto_status proto_parse(const char *line, size_t len, struct proto_request
     if (!json_scan(line, len, &v))
         return PROTO_BAD_JSON;
     req->topic_heap = NULL;
+    req->topic = NULL;
+    req->topic_len = 0;
+    req->user_heap = req->password_heap = NULL;
     req->last_seen = -1;
     req->cache = true;
     req->one = false;
@@ -179,6 +227,13 @@ void proto_request_release(struct proto_request *req)
 {
     mqd_free(req->topic_heap);
     req->topic_heap = NULL;
+    mqd_free(req->user_heap);
+    req->user_heap = NULL;
+    if (req->password_heap) {
+        explicit_bzero(req->password_heap, req->password_len);
+        mqd_free(req->password_heap);
+        req->password_heap = NULL;
+    }
 }
 
 #define REASON_BAD_UTF8 "Could not decode input as UTF-8"
@@ -191,6 +246,10 @@ void proto_request_release(struct proto_request *req)
 #define REASON_TOO_MANY_TOPICS "Too many topics"
 #define REASON_TOO_MANY_SUBSCRIPTIONS "Too many subscriptions"
 #define REASON_NOT_PERSISTED "Could not persist"
+#define REASON_AUTH_REQUIRED "Authentication required"
+#define REASON_AUTH_FAILED "Authentication failed"
+#define REASON_PERMISSION_DENIED "Permission denied"
+#define REASON_AUTH_NOT_ENABLED "Authentication not enabled"
 #define REPLY_FAILURE(reason) "{\"success\": false, \"reason\": \"" reason "\"}\r\n"
 
 /* never written: static bufs ignore ref and unref */
@@ -204,9 +263,12 @@ static struct buf replies[] = {
     [PROTO_REPLY_TOO_MANY_CONNECTIONS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_CONNECTIONS)),
     [PROTO_REPLY_TOPIC_TOO_LONG] = BUF_STATIC(REPLY_FAILURE(REASON_TOPIC_TOO_LONG)),
     [PROTO_REPLY_TOO_MANY_TOPICS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_TOPICS)),
-    [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] =
-        BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_SUBSCRIPTIONS)),
+    [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] = BUF_STATIC(REPLY_FAILURE(REASON_TOO_MANY_SUBSCRIPTIONS)),
     [PROTO_REPLY_NOT_PERSISTED] = BUF_STATIC(REPLY_FAILURE(REASON_NOT_PERSISTED)),
+    [PROTO_REPLY_AUTH_REQUIRED] = BUF_STATIC(REPLY_FAILURE(REASON_AUTH_REQUIRED)),
+    [PROTO_REPLY_AUTH_FAILED] = BUF_STATIC(REPLY_FAILURE(REASON_AUTH_FAILED)),
+    [PROTO_REPLY_PERMISSION_DENIED] = BUF_STATIC(REPLY_FAILURE(REASON_PERMISSION_DENIED)),
+    [PROTO_REPLY_AUTH_NOT_ENABLED] = BUF_STATIC(REPLY_FAILURE(REASON_AUTH_NOT_ENABLED)),
 };
 
 static const char *const reasons[] = {
@@ -221,6 +283,10 @@ static const char *const reasons[] = {
     [PROTO_REPLY_TOO_MANY_TOPICS] = REASON_TOO_MANY_TOPICS,
     [PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS] = REASON_TOO_MANY_SUBSCRIPTIONS,
     [PROTO_REPLY_NOT_PERSISTED] = REASON_NOT_PERSISTED,
+    [PROTO_REPLY_AUTH_REQUIRED] = REASON_AUTH_REQUIRED,
+    [PROTO_REPLY_AUTH_FAILED] = REASON_AUTH_FAILED,
+    [PROTO_REPLY_PERMISSION_DENIED] = REASON_PERMISSION_DENIED,
+    [PROTO_REPLY_AUTH_NOT_ENABLED] = REASON_AUTH_NOT_ENABLED,
 };
 
 const char *proto_reply_reason(enum proto_reply reply) { return reasons[reply]; }

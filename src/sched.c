@@ -170,7 +170,7 @@ void sched_resume(struct sched *s)
         turn_to_bulk(s);
         if (s->pass_end != pass_end)
             s->pass_end = pass_end; /* and the others keep to the pass */
-        if (conn_held(c))
+        if (conn_runnable(c))
             sched_hold(s, c);
         else
             s->rearm(s->rearm_ctx, c);

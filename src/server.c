@@ -1,6 +1,7 @@
 #include "mqd/server.h"
 
 #include "mqd/alloc.h"
+#include "mqd/auth.h"
 #include "mqd/broker.h"
 #include "mqd/budget.h"
 #include "mqd/conn.h"
@@ -284,12 +285,24 @@ static void collect_figures(const struct server *s, struct store_stats *st,
         .errors_too_many_topics = c->error_replies[PROTO_REPLY_TOO_MANY_TOPICS],
         .errors_too_many_subscriptions = c->error_replies[PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS],
         .errors_not_persisted = c->error_replies[PROTO_REPLY_NOT_PERSISTED],
+        .errors_auth_required = c->error_replies[PROTO_REPLY_AUTH_REQUIRED],
+        .errors_auth_failed = c->error_replies[PROTO_REPLY_AUTH_FAILED],
+        .errors_permission_denied = c->error_replies[PROTO_REPLY_PERMISSION_DENIED],
+        .errors_auth_not_enabled = c->error_replies[PROTO_REPLY_AUTH_NOT_ENABLED],
         .start_time = s->start_time,
         .version = MQD_VERSION,
         .loop_passes = &s->loop_passes,
     };
     if (s->store)
         collect_store_figures(s, st, f);
+    if (s->env.auth) {
+        struct auth_stats a;
+        auth_get_stats(s->env.auth, &a);
+        f->auth_accepted = a.accepted;
+        f->auth_rejected = a.rejected;
+        f->auth_limited = a.limited;
+        f->auth_waiting = a.waiting;
+    }
 }
 
 static size_t render_metrics(void *ctx, char *out, size_t cap)
@@ -357,6 +370,27 @@ static int make_peers(struct server *s)
         return -1;
     s->peers = peers_new(seed);
     return s->peers ? 0 : -1;
+}
+
+/* open_auth: with --users, the users file and the thread that checks
+ * passwords (auth.h), watched by the loop */
+static int open_auth(struct server *s, char *err, size_t err_len)
+{
+    if (!s->config.users)
+        return 0;
+    uint8_t seed[SIPHASH_KEY_LEN];
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+        snprintf(err, err_len, "cannot start: %s", strerror(errno));
+        return -1;
+    }
+    s->env.auth = auth_new(s->config.users, s->config.log, seed, err, err_len);
+    if (!s->env.auth)
+        return -1;
+    if (watch(s, auth_fd(s->env.auth), EPOLLIN, &s->env.auth) < 0) {
+        snprintf(err, err_len, "cannot start: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* open_tick: a timerfd firing once a second, for --idle-timeout and the
@@ -467,7 +501,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         server_free(s);
         return NULL;
     }
-    if (open_store(s, err, err_len) < 0) {
+    if (open_store(s, err, err_len) < 0 || open_auth(s, err, err_len) < 0) {
         server_free(s);
         return NULL;
     }
@@ -682,6 +716,20 @@ static void reload_tls(struct server *s)
                  err);
 }
 
+/* reload_users: SIGHUP reads the users file again, for the logins after
+ * it; a bad file keeps the old one */
+static void reload_users(struct server *s)
+{
+    char err[256];
+    if (!s->env.auth)
+        return;
+    if (auth_reload(s->env.auth, err, sizeof(err)) == 0)
+        log_info(s->config.log, "received SIGHUP, users file read again");
+    else
+        log_warn(s->config.log, "received SIGHUP, users file not reloaded, the old one stays: %s",
+                 err);
+}
+
 static void read_signals(struct server *s)
 {
     struct signalfd_siginfo info;
@@ -689,6 +737,7 @@ static void read_signals(struct server *s)
         if (info.ssi_signo == SIGHUP) {
             reopen_log(s);
             reload_tls(s);
+            reload_users(s);
             continue;
         }
         log_info(s->config.log, "received SIG%s, shutting down", sigabbrev_np((int)info.ssi_signo));
@@ -859,6 +908,8 @@ int server_run(struct server *s)
                 httpd_run(s->metrics);
             else if (ptr == &s->tick_fd)
                 tick(s);
+            else if (ptr == &s->env.auth)
+                auth_collect(s->env.auth, conn_authenticated, s->env.now);
             else
                 handle_client_event(s, ptr, events[i].events);
         }
@@ -891,6 +942,7 @@ void server_free(struct server *s)
     broker_free(s->env.broker);
     httpd_free(s->metrics);
     peers_free(s->peers);
+    auth_free(s->env.auth); /* after the conns, which cancelled their checks */
     tls_server_free(s->tls);
     int fds[] = {s->listeners[PLAIN].fd,
                  s->listeners[TLS].fd,

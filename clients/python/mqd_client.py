@@ -134,12 +134,19 @@ class Client:
     certificate is checked against `server_hostname`, by default `host`); a
     failed handshake raises `ssl.SSLError`.
 
+    `user` and `password` log in (`auth()`) before the constructor returns,
+    for a server run with `--users`; a refused login closes the client and
+    raises `CommandError` ("Authentication failed").
+
     Use it as a context manager, or call `close()`.
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
-                 tls: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None):
+                 tls: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None,
+                 user: Optional[str] = None, password: Optional[str] = None):
+        if (user is None) != (password is None):
+            raise ValueError("user and password go together")
         self.timeout = _check_timeout(timeout)
         if self.timeout == 0:
             raise ValueError("timeout must be positive, or None to wait forever")
@@ -159,6 +166,22 @@ class Client:
         self._messages: collections.deque[Message] = collections.deque()
         self._replies_to_drop = 0   # replies owed to commands that timed out
         self._closed_because = ""
+        if user is not None:
+            try:
+                self.auth(user, password)
+            except BaseException:
+                self.close()
+                raise
+
+    def auth(self, user: str, password: str) -> None:
+        """Logs in as `user` on a server run with `--users`.
+
+        Raises `CommandError` with the server's reason: "Authentication failed"
+        (the same for an unknown user and a wrong password; the server closes
+        the connection after the third) or "Authentication not enabled".
+        """
+        self._call({"command": "auth", "user": _text("user", user),
+                    "password": _text("password", password)})
 
     # -- commands -------------------------------------------------------
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqd/auth.h"
 #include "mqd/broker.h"
 #include "mqd/framer.h"
 #include "mqd/log.h"
@@ -30,6 +31,9 @@
 struct conn;
 struct budget;
 
+/* the `auth` failures after which a connection is closed */
+#define CONN_MAX_AUTH_FAILURES 3
+
 /* conn_stats: counters kept across connections, for operators. */
 struct conn_stats {
     uint64_t bytes_in;
@@ -45,6 +49,7 @@ struct conn_stats {
 struct conn_env {
     struct broker *broker;
     struct budget *budget; /* NULL: no memory limit */
+    struct auth *auth;     /* NULL: no --users, every client may do anything */
     const struct log *log;
     size_t max_line;
     size_t max_output;
@@ -91,6 +96,12 @@ struct conn {
     int64_t ready_by;    /* env->now by which its TLS handshake must end; 0: none */
     bool in_buffered;    /* on the server's list of transports holding input */
     struct conn *next_buffered;
+    /* with --users: who it logged in as (a reference to the file it was in),
+     * and the check under way, during which its input waits */
+    struct users *users;
+    const struct user *user; /* NULL: not logged in */
+    struct auth_job *auth_job;
+    unsigned auth_failures;
     char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
     size_t peer_len;
@@ -142,9 +153,19 @@ void conn_receive(struct conn *c, const char *data, size_t len);
 /* conn_resume: the held conn's next turn, on what it held. */
 void conn_resume(struct conn *c);
 
-/* conn_held: whether the conn holds input that has not run yet; it is then
- * read no more until it has. */
-static inline bool conn_held(const struct conn *c) { return c->input != NULL; }
+/* conn_held: whether the conn holds input that has not run yet, or waits
+ * for its password check; it is then read no more until neither. */
+static inline bool conn_held(const struct conn *c) { return c->input != NULL || c->auth_job; }
+
+/* conn_runnable: whether the conn holds input it may run now: it has
+ * a turn to take (sched.h). */
+static inline bool conn_runnable(const struct conn *c) { return c->input != NULL && !c->auth_job; }
+
+/* conn_authenticated: a check's end (an auth_done_fn): the reply, the
+ * login or the failure counted (the conn closed at the last one allowed),
+ * and the conn's input runs again. */
+void conn_authenticated(void *conn, enum auth_result result, struct users *users,
+                        const struct user *user);
 
 /* conn_end_of_input: the client will send no more: runs an unfinished last
  * line, then drains. */

@@ -68,6 +68,15 @@ struct metrics_figures {
     uint64_t errors_too_many_topics;
     uint64_t errors_too_many_subscriptions;
     uint64_t errors_not_persisted;
+    uint64_t errors_auth_required;
+    uint64_t errors_auth_failed;
+    uint64_t errors_permission_denied;
+    uint64_t errors_auth_not_enabled;
+    /* --users (auth.h); all 0 without it */
+    uint64_t auth_accepted;
+    uint64_t auth_rejected;
+    uint64_t auth_limited;
+    uint64_t auth_waiting;
     /* --data-dir (store.h); all 0 without it */
     uint64_t persist_records;
     uint64_t persist_bytes;

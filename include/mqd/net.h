@@ -5,6 +5,7 @@
 #ifndef MQD_NET_H
 #define MQD_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -52,5 +53,12 @@ size_t net_peer_key(const struct sockaddr *sa, unsigned char key[NET_PEER_KEY_LE
  * never acknowledges fails in the same time. 0 turns keepalive off. 0, or
  * -1 with errno. */
 int net_keepalive(int fd, unsigned seconds);
+
+/* net_is_loopback: whether the numeric address `host` (as --bind takes
+ * it) is a loopback one: 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+bool net_is_loopback(const char *host);
+
+/* net_is_address: whether `host` is a numeric IPv4 or IPv6 address. */
+bool net_is_address(const char *host);
 
 #endif

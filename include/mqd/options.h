@@ -78,6 +78,10 @@ struct options {
     bool tls_verify_clients;
     unsigned tls_handshake_timeout; /* seconds */
     bool no_plain;                  /* TLS only */
+    const char *users;              /* --users FILE; NULL: no logins */
+    bool insecure;                  /* beyond loopback without --users */
+    const char *hash_password;      /* --hash-password NAME: print a line and exit */
+    bool hash_scrypt;               /* --hash-function scrypt */
     bool help;
     bool version;
     struct options_text *file_texts; /* owned; see options_free */

@@ -24,7 +24,7 @@ enum proto_status {
     PROTO_NO_MEMORY, /* "Out of memory" */
 };
 
-enum proto_command { PROTO_SUBSCRIBE, PROTO_UNSUBSCRIBE, PROTO_SEND };
+enum proto_command { PROTO_SUBSCRIBE, PROTO_UNSUBSCRIBE, PROTO_SEND, PROTO_AUTH };
 
 struct proto_request {
     enum proto_command command;
@@ -37,6 +37,13 @@ struct proto_request {
     size_t object_len;
     char *topic_heap; /* owned: a decoded topic too long for topic_inline */
     char topic_inline[64];
+    /* auth (an mqd extension): decoded, may hold any byte (the user no NUL) */
+    const char *user;
+    size_t user_len;
+    const char *password;
+    size_t password_len;
+    char *user_heap;     /* owned: decoded when escaped */
+    char *password_heap; /* owned: decoded when escaped, wiped when released */
 };
 
 /* proto_parse: validates `len` bytes at `line` (one line, framing already
@@ -54,10 +61,14 @@ enum proto_reply {
     PROTO_REPLY_NO_MEMORY,
     PROTO_REPLY_LINE_TOO_LONG,
     PROTO_REPLY_TOO_MANY_CONNECTIONS,
-    PROTO_REPLY_TOPIC_TOO_LONG,         /* mqd extensions: the topic quotas */
+    PROTO_REPLY_TOPIC_TOO_LONG, /* mqd extensions: the topic quotas */
     PROTO_REPLY_TOO_MANY_TOPICS,
     PROTO_REPLY_TOO_MANY_SUBSCRIPTIONS,
-    PROTO_REPLY_NOT_PERSISTED,          /* mqd extension: --data-dir cannot keep a send */
+    PROTO_REPLY_NOT_PERSISTED, /* mqd extension: --data-dir cannot keep a send */
+    PROTO_REPLY_AUTH_REQUIRED, /* mqd extensions: --users */
+    PROTO_REPLY_AUTH_FAILED,
+    PROTO_REPLY_PERMISSION_DENIED,
+    PROTO_REPLY_AUTH_NOT_ENABLED,
     PROTO_REPLY_COUNT, /* not a reply: the size of a table indexed by reply */
 };
 

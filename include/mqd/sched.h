@@ -87,10 +87,10 @@ struct sched {
      * and from turns that ended held */
     struct sched_list fresh, bulk;
     struct conn **turn_mark; /* where in `fresh` the current turn's conns begin */
-    size_t flush_work; /* SCHED_FLUSH_WORK; tests lower it */
-    struct conn *held; /* conns with input held, oldest first */
+    size_t flush_work;       /* SCHED_FLUSH_WORK; tests lower it */
+    struct conn *held;       /* conns with input held, oldest first */
     struct conn **held_tail;
-    uint64_t pass; /* passes begun, to tell who was held before this one */
+    uint64_t pass;               /* passes begun, to tell who was held before this one */
     uint64_t passes_over_budget; /* passes that ended with input held */
     sched_rearm_fn rearm;
     void *rearm_ctx;
@@ -153,14 +153,18 @@ void sched_flush_all(struct sched *s);
  * conns its current turn gave output move to the bulk list. */
 void sched_hold(struct sched *s, struct conn *c);
 
+/* sched_rearm: tells the loop that `c`'s state changed outside a flush
+ * or a held turn (its password check ended). */
+static inline void sched_rearm(struct sched *s, struct conn *c) { s->rearm(s->rearm_ctx, c); }
+
 /* sched_unhold: `c` leaves the held list, wherever it is (a conn being
  * freed). O(1). */
 void sched_unhold(struct sched *s, struct conn *c);
 
 /* sched_resume: once the bulk list is written, each conn held before this
  * pass that is not closing gets a turn, oldest first, whose output goes to
- * the bulk list; those with input still left are held again, the others
- * re-armed. O(held conns). */
+ * the bulk list; those with input still left that they may run are held
+ * again, the others re-armed. O(held conns). */
 void sched_resume(struct sched *s);
 
 /* sched_pending: whether a pass has work left for the next one, so the

@@ -44,6 +44,7 @@ struct server_config {
     bool tls_verify_clients;
     unsigned tls_handshake_timeout; /* seconds */
     bool no_plain;                  /* no plain listener */
+    const char *users;              /* --users FILE (auth.h); NULL: no logins */
     struct log *log;                /* SIGHUP reopens its file, if it has one */
 };
 

@@ -8,7 +8,8 @@ from mqd_harness import (OK, TOO_LONG, Client, help_options, http_request, metri
                          send, subscribe)
 
 CONTRIB_CONF = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "mqd.conf")
-COMMAND_LINE_ONLY = {"--check-data", "--config", "--help", "--version"}
+COMMAND_LINE_ONLY = {"--check-data", "--config", "--help", "--version", "--hash-password",
+                     "--hash-function"}
 # defaults that are the absence of a value: the example file shows a value instead
 NO_VALUE_DEFAULTS = {"stderr", "off", "half of the machine's or the cgroup's memory"}
 
@@ -162,8 +163,9 @@ def test_the_example_file_uncommented_starts_a_server(start, tmp_path):
     settings = re.sub(r"^log-file .*$", f"log-file {log}", settings, flags=re.M)
     settings = re.sub(r"^port .*$", "port {port}", settings, flags=re.M)
     settings = re.sub(r"^metrics .*$", "metrics 127.0.0.1:0", settings, flags=re.M)
-    # the TLS lines name files this machine has not got (test_tls.py runs TLS)
-    settings = re.sub(r"^(tls-|no-plain ).*$", "", settings, flags=re.M)
+    # the TLS and users lines name files this machine has not got
+    # (test_tls.py and test_auth.py run them)
+    settings = re.sub(r"^(tls-|no-plain |users ).*$", "", settings, flags=re.M)
     assert settings.count("\nport {port}\n") == 1
     assert settings.count("\nmetrics 127.0.0.1:0\n") == 1
     server = start(config=settings, log_file=str(log))

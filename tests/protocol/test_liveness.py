@@ -161,7 +161,7 @@ def test_a_dead_workers_unwritten_one_messages_reach_the_live_one_or_the_cache(l
     message exactly once, none lost."""
     server_ns, switch_ns, client_ns = link
     with in_netns(server_ns):
-        server = Server("--bind", "0.0.0.0", "--tcp-keepalive", "2", "--max-output", "256m",
+        server = Server("--bind", "0.0.0.0", "--insecure", "--tcp-keepalive", "2", "--max-output", "256m",
                         "--cache-size", "1000", "--metrics", "127.0.0.1:0")
         publisher = server.client()
         live = server.client()
@@ -444,7 +444,7 @@ def link():
 def test_keepalive_drops_peers_whose_link_went_down(link):
     server_ns, switch_ns, client_ns = link
     with in_netns(server_ns):
-        server = Server("--bind", "0.0.0.0", "--tcp-keepalive", "2", "--metrics",
+        server = Server("--bind", "0.0.0.0", "--insecure", "--tcp-keepalive", "2", "--metrics",
                         "127.0.0.1:0")
         publisher = server.client()
     try:

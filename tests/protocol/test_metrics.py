@@ -56,7 +56,10 @@ FAMILIES = {
     "mqd_protocol_errors_total":
         ("counter", "reason", {"utf8", "json", "malformed", "line_too_long", "out_of_memory",
                                "topic_too_long", "too_many_topics", "too_many_subscriptions",
-                               "not_persisted"}),
+                               "not_persisted", "auth_required", "auth_failed",
+                               "permission_denied", "auth_not_enabled"}),
+    "mqd_auth_checks_total": ("counter", "result", {"accepted", "rejected", "limited"}),
+    "mqd_auth_checks_waiting": ("gauge", None, None),
     "mqd_loop_pass_seconds": ("histogram", "le", None),
     "mqd_persist_records_total": ("counter", None, None),
     "mqd_persist_written_bytes_total": ("counter", None, None),

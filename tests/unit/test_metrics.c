@@ -49,6 +49,14 @@ static const struct metrics_figures figures = {
     .timed_out = 31,
     .passes_over_budget = 32,
     .errors_not_persisted = 36,
+    .errors_auth_required = 46,
+    .errors_auth_failed = 47,
+    .errors_permission_denied = 48,
+    .errors_auth_not_enabled = 49,
+    .auth_accepted = 50,
+    .auth_rejected = 51,
+    .auth_limited = 52,
+    .auth_waiting = 53,
     .persist_records = 37,
     .persist_bytes = 38,
     .persist_errors = 39,
@@ -161,6 +169,20 @@ static const char expected_tail[] =
     "mqd_protocol_errors_total{reason=\"too_many_topics\"} 27\n"
     "mqd_protocol_errors_total{reason=\"too_many_subscriptions\"} 28\n"
     "mqd_protocol_errors_total{reason=\"not_persisted\"} 36\n";
+static const char expected_auth[] =
+    "mqd_protocol_errors_total{reason=\"auth_required\"} 46\n"
+    "mqd_protocol_errors_total{reason=\"auth_failed\"} 47\n"
+    "mqd_protocol_errors_total{reason=\"permission_denied\"} 48\n"
+    "mqd_protocol_errors_total{reason=\"auth_not_enabled\"} 49\n"
+    "# HELP mqd_auth_checks_total Password checks of the auth command (--users), by result; "
+    "limited: refused unchecked for the address's recent failures.\n"
+    "# TYPE mqd_auth_checks_total counter\n"
+    "mqd_auth_checks_total{result=\"accepted\"} 50\n"
+    "mqd_auth_checks_total{result=\"rejected\"} 51\n"
+    "mqd_auth_checks_total{result=\"limited\"} 52\n"
+    "# HELP mqd_auth_checks_waiting Password checks asked for and not finished yet.\n"
+    "# TYPE mqd_auth_checks_waiting gauge\n"
+    "mqd_auth_checks_waiting 53\n";
 static const char expected_persist[] =
     "# HELP mqd_persist_records_total Records written to the data directory's log "
     "(--data-dir).\n"
@@ -222,12 +244,14 @@ static const char expected_persist[] =
     "# TYPE mqd_build_info gauge\n"
     "mqd_build_info{version=\"1.2.3\"} 1\n";
 
-static char expected[sizeof(expected_head) + sizeof(expected_tail) + sizeof(expected_persist) - 2];
+static char expected[sizeof(expected_head) + sizeof(expected_auth) + sizeof(expected_tail) +
+                     sizeof(expected_persist) - 3];
 
 static int join_expected(void **state)
 {
     (void)state;
-    snprintf(expected, sizeof(expected), "%s%s%s", expected_head, expected_tail, expected_persist);
+    snprintf(expected, sizeof(expected), "%s%s%s%s", expected_head, expected_tail, expected_auth,
+             expected_persist);
     return 0;
 }
 
@@ -283,7 +307,7 @@ static void families_are_well_formed(void **state)
         assert_true(*rest == ' ' || (*rest == '{' && !histogram) ||
                     (histogram && strncmp(rest, "{le=", 4) == 0));
     }
-    assert_int_equal(families, 35);
+    assert_int_equal(families, 37);
 }
 
 static void measures_when_out_of_room(void **state)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fail_alloc.h"
+#include "mqd/alloc.h"
 #include "mqd/proto.h"
 
 static enum proto_status parse(const char *line, struct proto_request *req)
@@ -309,6 +310,54 @@ static void refuses_u0000_in_a_topic(void **state)
                      PROTO_MALFORMED);
 }
 
+static void parses_auth_decoding_user_and_password(void **state)
+{
+    (void)state;
+    struct proto_request req;
+    fail_alloc_reset();
+    assert_int_equal(
+        parse("{\"command\":\"auth\",\"user\":\"alice\",\"password\":\"s3cret\"}", &req), PROTO_OK);
+    assert_int_equal(req.command, PROTO_AUTH);
+    assert_int_equal(req.user_len, 5);
+    assert_memory_equal(req.user, "alice", 5);
+    assert_int_equal(req.password_len, 6);
+    assert_memory_equal(req.password, "s3cret", 6);
+    assert_int_equal(fail_alloc_calls(), 0); /* unescaped: in place */
+    proto_request_release(&req);
+    /* escapes decoded; a password may hold U+0000, a user may not */
+    assert_int_equal(
+        parse("{\"password\":\"a\\u0000\\\"b\",\"user\":\"\\u00e9\",\"command\":\"auth\"}", &req),
+        PROTO_OK);
+    assert_int_equal(req.user_len, 2);
+    assert_memory_equal(req.user, "\xc3\xa9", 2);
+    assert_int_equal(req.password_len, 4);
+    assert_memory_equal(req.password, "a\0\"b", 4);
+    proto_request_release(&req);
+    static const char *const malformed[] = {
+        "{\"command\":\"auth\",\"user\":\"a\\u0000\",\"password\":\"p\"}",
+        "{\"command\":\"auth\",\"user\":\"a\"}",
+        "{\"command\":\"auth\",\"password\":\"p\"}",
+        "{\"command\":\"auth\",\"user\":\"a\",\"password\":1}",
+        "{\"command\":\"auth\",\"user\":null,\"password\":\"p\"}",
+        "{\"command\":\"auth\",\"user\":\"a\",\"password\":\"p\",\"topic\":\"t\"}",
+        "{\"command\":\"subscribe\",\"topic\":\"t\",\"user\":\"a\"}",
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        if (parse(malformed[i], &req) != PROTO_MALFORMED)
+            fail_msg("not refused: %s", malformed[i]);
+    }
+    /* each decoding allocation failing is out of memory, with nothing held */
+    size_t before = mqd_allocated();
+    for (size_t n = 0; n < 2; n++) {
+        fail_alloc_after(n);
+        assert_int_equal(
+            parse("{\"command\":\"auth\",\"user\":\"\\u0061\",\"password\":\"\\u0062\"}", &req),
+            PROTO_NO_MEMORY);
+        fail_alloc_reset();
+        assert_int_equal(mqd_allocated(), before);
+    }
+}
+
 static void decodes_an_escaped_topic(void **state)
 {
     (void)state;
@@ -431,6 +480,7 @@ int main(void)
         cmocka_unit_test(refuses_wrong_types),
         cmocka_unit_test(last_seen_must_be_an_integer_literal),
         cmocka_unit_test(refuses_u0000_in_a_topic),
+        cmocka_unit_test(parses_auth_decoding_user_and_password),
         cmocka_unit_test(decodes_an_escaped_topic),
         cmocka_unit_test(an_escaped_topic_longer_than_the_inline_room_goes_to_the_heap),
         cmocka_unit_test(a_long_unescaped_topic_is_not_copied),

@@ -1,0 +1,266 @@
+#include "mqd/auth.h"
+
+#include "mqd/alloc.h"
+#include "mqd/ratelimit.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* a check, from auth_check to auth_collect. The loop's fields are only
+ * touched on the loop; the thread reads the hash and password and writes
+ * `result`, under the lock when it hands the job back. */
+struct auth_job {
+    struct auth_job *next;
+    void *ctx;               /* NULL: cancelled (loop only) */
+    struct auth_job **owner; /* the caller's pointer to the job, cleared at the end */
+    struct users *users;     /* a reference, for the user and hash below */
+    const struct user *user; /* NULL: no such user, checked against the stand-in */
+    const struct passwd *hash;
+    char *password;
+    size_t password_len;
+    unsigned char peer[NET_PEER_KEY_LEN];
+    size_t peer_len;
+    enum auth_result result;
+};
+
+struct job_list {
+    struct auth_job *head;
+    struct auth_job **tail;
+};
+
+struct auth {
+    const char *path;
+    const struct log *log;
+    struct users *users;
+    struct ratelimit *limit;
+    auth_done_fn done;
+    int event_fd;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; /* guards the two lists and `stop` */
+    pthread_cond_t wake;
+    struct job_list todo, finished;
+    bool stop;
+    struct auth_stats stats;
+};
+
+static void list_init(struct job_list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+}
+
+static void list_push(struct job_list *l, struct auth_job *j)
+{
+    j->next = NULL;
+    *l->tail = j;
+    l->tail = &j->next;
+}
+
+static struct auth_job *list_take_all(struct job_list *l)
+{
+    struct auth_job *all = l->head;
+    list_init(l);
+    return all;
+}
+
+static void job_free(struct auth_job *j)
+{
+    if (j->owner)
+        *j->owner = NULL;
+    OPENSSL_cleanse(j->password, j->password_len);
+    mqd_free(j->password);
+    users_unref(j->users);
+    mqd_free(j);
+}
+
+/* run_check: the slow part, on the thread */
+static enum auth_result run_check(const struct auth_job *j)
+{
+    int right = passwd_check(j->hash, j->password, j->password_len);
+    if (right < 0)
+        return AUTH_NO_MEMORY;
+    return right && j->user ? AUTH_ACCEPTED : AUTH_REJECTED;
+}
+
+/* checker: the thread: one check at a time until told to stop */
+static void *checker(void *arg)
+{
+    struct auth *a = arg;
+    alloc_thread_is_helper();
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->stop && !a->todo.head)
+            pthread_cond_wait(&a->wake, &a->lock);
+        if (a->stop)
+            break;
+        struct auth_job *j = a->todo.head;
+        if (!(a->todo.head = j->next))
+            a->todo.tail = &a->todo.head;
+        pthread_mutex_unlock(&a->lock);
+        enum auth_result result = run_check(j);
+        pthread_mutex_lock(&a->lock);
+        j->result = result;
+        list_push(&a->finished, j);
+        uint64_t one = 1;
+        ssize_t n = write(a->event_fd, &one, sizeof(one));
+        (void)n; /* an eventfd write fails only when its count is full: it is readable then */
+    }
+    pthread_mutex_unlock(&a->lock);
+    OPENSSL_thread_stop();
+    return NULL;
+}
+
+struct auth *auth_new(const char *users_path, const struct log *log,
+                      const uint8_t seed[SIPHASH_KEY_LEN], char *err, size_t err_len)
+{
+    struct auth *a = mqd_calloc(1, sizeof(*a));
+    if (!a) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    a->path = users_path;
+    a->log = log;
+    a->event_fd = -1;
+    list_init(&a->todo);
+    list_init(&a->finished);
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    if (!(a->users = users_load(users_path, err, err_len))) {
+        auth_free(a);
+        return NULL;
+    }
+    a->limit = ratelimit_new(seed, AUTH_BURST, AUTH_REFILL_MS);
+    a->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int e = a->limit && a->event_fd >= 0 ? pthread_create(&a->thread, NULL, checker, a) : ENOMEM;
+    if (e != 0) {
+        snprintf(err, err_len, "cannot start the password checks: %s", strerror(e));
+        auth_free(a);
+        return NULL;
+    }
+    a->started = true;
+    return a;
+}
+
+static void drop_all(struct auth_job *j)
+{
+    while (j) {
+        struct auth_job *next = j->next;
+        job_free(j);
+        j = next;
+    }
+}
+
+void auth_free(struct auth *a)
+{
+    if (!a)
+        return;
+    if (a->started) {
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_signal(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    drop_all(list_take_all(&a->todo));
+    drop_all(list_take_all(&a->finished));
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->wake);
+    if (a->event_fd >= 0)
+        close(a->event_fd);
+    ratelimit_free(a->limit);
+    users_unref(a->users);
+    mqd_free(a);
+}
+
+int auth_fd(const struct auth *a) { return a->event_fd; }
+
+int auth_reload(struct auth *a, char *err, size_t err_len)
+{
+    struct users *fresh = users_load(a->path, err, err_len);
+    if (!fresh)
+        return -1;
+    users_unref(a->users);
+    a->users = fresh;
+    return 0;
+}
+
+enum auth_result auth_check(struct auth *a, const char *name, size_t name_len, const char *password,
+                            size_t password_len, const unsigned char *peer, size_t peer_len,
+                            int64_t now_ms, void *ctx, struct auth_job **job)
+{
+    if (!ratelimit_allows(a->limit, peer, peer_len, now_ms)) {
+        a->stats.limited++;
+        return AUTH_LIMITED;
+    }
+    struct auth_job *j = mqd_calloc(1, sizeof(*j));
+    char *copy = j ? mqd_malloc(password_len ? password_len : 1) : NULL;
+    if (!copy) {
+        mqd_free(j);
+        return AUTH_NO_MEMORY;
+    }
+    memcpy(copy, password, password_len);
+    j->ctx = ctx;
+    j->owner = job;
+    j->users = users_ref(a->users);
+    j->user = users_find(a->users, name, name_len);
+    j->hash = j->user ? user_passwd(j->user) : users_stand_in(a->users);
+    j->password = copy;
+    j->password_len = password_len;
+    j->peer_len = peer_len < sizeof(j->peer) ? peer_len : sizeof(j->peer);
+    memcpy(j->peer, peer, j->peer_len);
+    *job = j;
+    a->stats.waiting++;
+    pthread_mutex_lock(&a->lock);
+    list_push(&a->todo, j);
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    return AUTH_ACCEPTED;
+}
+
+void auth_cancel(struct auth_job *job)
+{
+    job->ctx = NULL;
+    *job->owner = NULL;
+    job->owner = NULL;
+}
+
+/* tell: one result to the loop; the job is then freed */
+static void tell(struct auth *a, struct auth_job *j, auth_done_fn done, int64_t now_ms)
+{
+    a->stats.waiting--;
+    if (j->result == AUTH_ACCEPTED)
+        a->stats.accepted++;
+    else if (j->result == AUTH_REJECTED) {
+        a->stats.rejected++;
+        ratelimit_charge(a->limit, j->peer, j->peer_len, now_ms);
+    }
+    if (j->owner)
+        *j->owner = NULL;
+    j->owner = NULL;
+    if (j->ctx)
+        done(j->ctx, j->result, j->users, j->result == AUTH_ACCEPTED ? j->user : NULL);
+    job_free(j);
+}
+
+void auth_collect(struct auth *a, auth_done_fn done, int64_t now_ms)
+{
+    uint64_t count;
+    while (read(a->event_fd, &count, sizeof(count)) > 0)
+        ;
+    pthread_mutex_lock(&a->lock);
+    struct auth_job *j = list_take_all(&a->finished);
+    pthread_mutex_unlock(&a->lock);
+    while (j) {
+        struct auth_job *next = j->next;
+        tell(a, j, done, now_ms);
+        j = next;
+    }
+}
+
+void auth_get_stats(const struct auth *a, struct auth_stats *out) { *out = a->stats; }
