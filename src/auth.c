@@ -17,6 +17,8 @@
 struct auth_job {
     struct auth_job *next;
     void *ctx;               /* NULL: cancelled (loop only) */
+    bool cancelled;          /* the same, for the thread (atomic): not begun, it is skipped */
+    bool ran;                /* the thread checked it, rather than skipped it */
     struct auth_job **owner; /* the caller's pointer to the job, cleared at the end */
     struct users *users;     /* a reference, for the user and hash below */
     const struct user *user; /* NULL: no such user, checked against the stand-in */
@@ -103,9 +105,11 @@ static void *checker(void *arg)
         if (!(a->todo.head = j->next))
             a->todo.tail = &a->todo.head;
         pthread_mutex_unlock(&a->lock);
-        enum auth_result result = run_check(j);
+        bool skip = __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED);
+        enum auth_result result = skip ? AUTH_REJECTED : run_check(j);
         pthread_mutex_lock(&a->lock);
         j->result = result;
+        j->ran = !skip;
         list_push(&a->finished, j);
         uint64_t one = 1;
         ssize_t n = write(a->event_fd, &one, sizeof(one));
@@ -226,6 +230,7 @@ enum auth_result auth_check(struct auth *a, const char *name, size_t name_len, c
 void auth_cancel(struct auth_job *job)
 {
     job->ctx = NULL;
+    __atomic_store_n(&job->cancelled, true, __ATOMIC_RELAXED);
     *job->owner = NULL;
     job->owner = NULL;
 }
@@ -234,7 +239,9 @@ void auth_cancel(struct auth_job *job)
 static void tell(struct auth *a, struct auth_job *j, auth_done_fn done, int64_t now_ms)
 {
     a->stats.waiting--;
-    if (j->result == AUTH_ACCEPTED)
+    if (!j->ran)
+        ; /* cancelled before its turn: not checked, not counted */
+    else if (j->result == AUTH_ACCEPTED)
         a->stats.accepted++;
     else if (j->result == AUTH_REJECTED) {
         a->stats.rejected++;

@@ -76,7 +76,8 @@ enum auth_result auth_check(struct auth *a, const char *name, size_t name_len, c
                             size_t password_len, const unsigned char *peer, size_t peer_len,
                             int64_t now_ms, void *ctx, struct auth_job **job);
 
-/* auth_cancel: the check's `ctx` is going away: its result is dropped. */
+/* auth_cancel: the check's `ctx` is going away: its result is dropped, and
+ * a check that has not begun yet is skipped. */
 void auth_cancel(struct auth_job *job);
 
 /* auth_collect: calls `done` for every check finished since the last call,

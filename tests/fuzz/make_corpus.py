@@ -142,3 +142,21 @@ write("record", b"\x09" + log)
 write("record", b"\x09" + log[:-5])            # a torn tail
 write("record", b"\x09" + log[:20] + b"\xff" + log[21:])   # damage in the middle
 write("record", b"\x08mqd-log\n\x01\x00\x00\x00" + log)   # its own head
+
+# users seeds (the --users file, include/mqd/users.h): good lines of both
+# hashes, escapes, and each mistake the parser names
+PBKDF2 = "$pbkdf2-sha256$i=1000$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M"
+SCRYPT = "$scrypt$ln=10,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M"
+USERS = [
+    f"# the users\n\nalice {PBKDF2} publish=orders.*,logs subscribe=*\n"
+    f"  bob\t{SCRYPT}\tsubscribe=orders.eu.*,news   \r\ncarol {PBKDF2}\n",
+    f"u {PBKDF2} publish=a\\ b,c\\,d,e\\*,f\\\\,g\\*h*\n",
+    "alice\n", f"a {PBKDF2}\na {PBKDF2}\n", f"a {PBKDF2} publish=x publish=y\n",
+    f"a {PBKDF2} read=x\n", f"a {PBKDF2} publish=,\n", f"a {PBKDF2} publish=a*b\n",
+    f"a {PBKDF2} publish=x\\",
+    "x $pbkdf2-sha256$i=1$MDEyMzQ1Njc4OWFiY2RlZg==$NarchT9Gxm7doC6L+7JZjg6bIUeAPweQcS0jQaB77zV13"
+    "WtfJY4EUeimnlE+e87qsUoxrTtzY5fb4ndsjrA0RQ==\n",
+    f"y {SCRYPT.replace('ln=10,r=8,p=1', 'ln=20,r=8,p=16')} subscribe=*\n",
+]
+for text in USERS:
+    write("users", text.encode())

@@ -246,8 +246,9 @@ def test_a_slow_check_does_not_hold_up_other_clients(tmp_path):
 
 
 def test_a_client_leaving_during_its_check_costs_nothing(tmp_path):
+    """Its result finds no one and is dropped."""
     (tmp_path / "users").write_text(pbkdf2_line("slow", "pw", "subscribe=*",
-                                                iterations=2_000_000))
+                                                iterations=300_000))
     server = Server("--users", str(tmp_path / "users"), "--metrics", "0")
     for _ in range(3):
         c = Client(server.port)
@@ -258,6 +259,25 @@ def test_a_client_leaving_during_its_check_costs_nothing(tmp_path):
     assert metric(server, 'mqd_auth_checks_total{result="accepted"}') == 3
     login(server, "slow", "pw")
     assert server.stop() == 0
+
+
+def test_the_check_of_a_client_closed_before_its_turn_is_skipped(tmp_path):
+    """Two clients ask for a slow check; both are closed for --idle-timeout
+    while the first runs: the second is never checked."""
+    (tmp_path / "users").write_text(pbkdf2_line("slow", "pw", "subscribe=*",
+                                                iterations=10_000_000))
+    server = Server("--users", str(tmp_path / "users"), "--metrics", "0",
+                    "--idle-timeout", "1")
+    first, second = Client(server.port), Client(server.port)
+    first.cmd(command="auth", user="slow", password="pw")
+    server.wait_until(lambda: metric(server, "mqd_auth_checks_waiting") == 1)
+    second.cmd(command="auth", user="slow", password="pw")
+    assert first.at_eof() and second.at_eof()   # idle: no reply came in a second
+    deadline = time.monotonic() + 120
+    while metric(server, "mqd_auth_checks_waiting") != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert metric(server, 'mqd_auth_checks_total{result="accepted"}') == 1
 
 
 def test_sighup_reads_the_users_file_again(server, users_file):
