@@ -6,7 +6,7 @@
 
 /* the allocator's own figures: process-wide, as the heap they describe */
 size_t alloc_held_bytes;
-size_t alloc_helper_bytes;
+static size_t helper_bytes; /* atomic */
 static size_t ceiling;
 /* set once by a helper thread for itself; the server's thread never pays
  * more than reading it */
@@ -14,11 +14,13 @@ static _Thread_local bool helper;
 
 void alloc_thread_is_helper(void) { helper = true; }
 
+size_t alloc_helper_allocated(void) { return __atomic_load_n(&helper_bytes, __ATOMIC_RELAXED); }
+
 /* count: adds `delta` (wrapping, so a subtraction too) to this thread's figure */
 static inline void count(size_t delta)
 {
     if (__builtin_expect(helper, 0))
-        __atomic_fetch_add(&alloc_helper_bytes, delta, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&helper_bytes, delta, __ATOMIC_RELAXED);
     else
         alloc_held_bytes += delta;
 }
@@ -28,8 +30,7 @@ static inline void count(size_t delta)
  * is held against the ceiling, which a few bytes of rounding cannot matter to. */
 static int fits(size_t more)
 {
-    size_t held = mqd_allocated();
-    return ceiling == 0 || (more <= ceiling && held <= ceiling - more);
+    return helper || ceiling == 0 || (more <= ceiling && alloc_held_bytes <= ceiling - more);
 }
 
 static void *counted(void *p)

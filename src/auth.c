@@ -120,6 +120,33 @@ static void *checker(void *arg)
     return NULL;
 }
 
+/* load: the users file, with a warning when its lines' costs differ */
+static struct users *load(const struct auth *a, char *err, size_t err_len)
+{
+    struct users *us = users_load(a->path, err, err_len);
+    if (us && users_costs_differ(us))
+        log_warn(a->log,
+                 "users file %s: the hash costs differ between its lines, so a client can "
+                 "tell by timing which names are users: hash them all alike "
+                 "(mqd --hash-password)",
+                 a->path);
+    return us;
+}
+
+/* warm_up: each hash once, cheaply, on the loop's thread: what the library
+ * sets up and keeps for them the first time is then the loop's, and the
+ * checker thread only allocates what it frees itself (alloc.h) */
+static void warm_up(void)
+{
+    static const char pbkdf2[] = "$pbkdf2-sha256$i=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA";
+    static const char scrypt[] = "$scrypt$ln=1,r=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA";
+    struct passwd h;
+    if (passwd_parse(pbkdf2, strlen(pbkdf2), &h) == 0)
+        (void)passwd_check(&h, "", 0);
+    if (passwd_parse(scrypt, strlen(scrypt), &h) == 0)
+        (void)passwd_check(&h, "", 0);
+}
+
 struct auth *auth_new(const char *users_path, const struct log *log,
                       const uint8_t seed[SIPHASH_KEY_LEN], char *err, size_t err_len)
 {
@@ -135,10 +162,11 @@ struct auth *auth_new(const char *users_path, const struct log *log,
     list_init(&a->finished);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
-    if (!(a->users = users_load(users_path, err, err_len))) {
+    if (!(a->users = load(a, err, err_len))) {
         auth_free(a);
         return NULL;
     }
+    warm_up();
     a->limit = ratelimit_new(seed, AUTH_BURST, AUTH_REFILL_MS);
     a->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int e = a->limit && a->event_fd >= 0 ? pthread_create(&a->thread, NULL, checker, a) : ENOMEM;
@@ -186,7 +214,7 @@ int auth_fd(const struct auth *a) { return a->event_fd; }
 
 int auth_reload(struct auth *a, char *err, size_t err_len)
 {
-    struct users *fresh = users_load(a->path, err, err_len);
+    struct users *fresh = load(a, err, err_len);
     if (!fresh)
         return -1;
     users_unref(a->users);
@@ -194,11 +222,18 @@ int auth_reload(struct auth *a, char *err, size_t err_len)
     return 0;
 }
 
+/* limit_key: the address as the failure limit knows it: an IPv6 address
+ * by its /64, which one holder has whole */
+static size_t limit_key(const unsigned char *peer, size_t len)
+{
+    return len == NET_PEER_KEY_LEN && peer[0] == 6 ? 1 + 8 : len;
+}
+
 enum auth_result auth_check(struct auth *a, const char *name, size_t name_len, const char *password,
                             size_t password_len, const unsigned char *peer, size_t peer_len,
                             int64_t now_ms, void *ctx, struct auth_job **job)
 {
-    if (!ratelimit_allows(a->limit, peer, peer_len, now_ms)) {
+    if (!ratelimit_allows(a->limit, peer, limit_key(peer, peer_len), now_ms)) {
         a->stats.limited++;
         return AUTH_LIMITED;
     }
@@ -216,8 +251,11 @@ enum auth_result auth_check(struct auth *a, const char *name, size_t name_len, c
     j->hash = j->user ? user_passwd(j->user) : users_stand_in(a->users);
     j->password = copy;
     j->password_len = password_len;
-    j->peer_len = peer_len < sizeof(j->peer) ? peer_len : sizeof(j->peer);
+    j->peer_len = limit_key(peer, peer_len < sizeof(j->peer) ? peer_len : sizeof(j->peer));
     memcpy(j->peer, peer, j->peer_len);
+    /* counted as a failure now, given back if it succeeds: checks asked at
+     * once from one address cannot all run before the first is counted */
+    ratelimit_charge(a->limit, j->peer, j->peer_len, now_ms);
     *job = j;
     a->stats.waiting++;
     pthread_mutex_lock(&a->lock);
@@ -239,14 +277,12 @@ void auth_cancel(struct auth_job *job)
 static void tell(struct auth *a, struct auth_job *j, auth_done_fn done, int64_t now_ms)
 {
     a->stats.waiting--;
-    if (!j->ran)
-        ; /* cancelled before its turn: not checked, not counted */
-    else if (j->result == AUTH_ACCEPTED)
+    if (j->ran && j->result == AUTH_REJECTED)
+        a->stats.rejected++; /* its charge stays */
+    else
+        ratelimit_refund(a->limit, j->peer, j->peer_len, now_ms);
+    if (j->ran && j->result == AUTH_ACCEPTED)
         a->stats.accepted++;
-    else if (j->result == AUTH_REJECTED) {
-        a->stats.rejected++;
-        ratelimit_charge(a->limit, j->peer, j->peer_len, now_ms);
-    }
     if (j->owner)
         *j->owner = NULL;
     j->owner = NULL;

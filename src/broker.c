@@ -375,6 +375,20 @@ void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *n
     free_topic_if_unused(b, t);
 }
 
+void broker_unsubscribe_unless(struct broker *b, struct broker_client *c, broker_keep_fn keep,
+                               const void *ctx)
+{
+    /* backwards: a swap-remove moves the last sub into the hole, which was
+     * already seen */
+    for (size_t i = c->nsubs; i-- > 0;) {
+        struct topic *t = c->subs[i]->key.topic;
+        if (keep(ctx, t->name, t->name_len))
+            continue;
+        remove_sub(b, c->subs[i]);
+        free_topic_if_unused(b, t);
+    }
+}
+
 static bool deliver(struct broker *b, struct broker_client *c, struct buf *line)
 {
     if (!c->ctx || !b->deliver(c->ctx, line)) /* a detached client takes nothing */

@@ -290,6 +290,11 @@ static enum proto_reply send_message(struct conn *c, const struct proto_request 
     return PROTO_REPLY_SUCCESS;
 }
 
+static bool may_subscribe(const void *user, const char *topic, size_t len)
+{
+    return user_may(user, USERS_SUBSCRIBE, topic, len);
+}
+
 /* fail_auth: one more failure: the last one allowed closes the conn once
  * its reply is written */
 static void fail_auth(struct conn *c)
@@ -329,6 +334,8 @@ void conn_authenticated(void *conn, enum auth_result result, struct users *users
         users_unref(c->users);
         c->users = users_ref(users);
         c->user = user;
+        if (c->client) /* another user's topics it may not have are left */
+            broker_unsubscribe_unless(c->env->broker, c->client, may_subscribe, user);
         reply(c, PROTO_REPLY_SUCCESS);
     } else if (result == AUTH_NO_MEMORY) {
         reply(c, PROTO_REPLY_NO_MEMORY);
@@ -337,7 +344,9 @@ void conn_authenticated(void *conn, enum auth_result result, struct users *users
     }
     if (c->closing)
         return;
-    if (conn_runnable(c))
+    if (c->ended && !c->draining) /* its input ended with the auth */
+        start_draining(c);
+    else if (conn_runnable(c))
         sched_hold(s, c); /* what it sent after the auth runs next */
     else
         sched_rearm(s, c);
@@ -380,10 +389,13 @@ static enum proto_reply run_request(struct conn *c, const struct proto_request *
 }
 
 /* refuse: replies with the reason; at debug level the operator also sees
- * the start of the line, quoted, since it comes from the client. */
+ * the start of the line, quoted, since it comes from the client (but with
+ * --users, where a refused auth line would show its password). */
 static void refuse(struct conn *c, enum proto_reply r, const char *line, size_t len)
 {
-    if (log_enabled(c->env->log, LOG_LEVEL_DEBUG)) {
+    if (log_enabled(c->env->log, LOG_LEVEL_DEBUG) && c->env->auth) /* it may hold a password */
+        log_debug(c->env->log, "client %s: %s (%zu bytes)", c->addr, proto_reply_reason(r), len);
+    else if (log_enabled(c->env->log, LOG_LEVEL_DEBUG)) {
         char quoted[LOG_QUOTE_SIZE];
         log_debug(c->env->log, "client %s: %s: %s (%zu bytes)", c->addr, proto_reply_reason(r),
                   log_quote(quoted, line, len), len);
@@ -511,7 +523,8 @@ void conn_end_of_input(struct conn *c)
     c->unpaced = true; /* the last line cannot wait: nothing comes after it */
     bool go_on = framer_finish(&c->framer, on_frame, c);
     c->unpaced = false;
-    if (go_on)
+    c->ended = true;
+    if (go_on && !c->auth_job) /* else the check's end drains it */
         start_draining(c);
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -28,9 +29,9 @@ static void tune_malloc(void)
     (void)mallopt(M_MXFAST, 0);
 }
 
-/* read_password: the first line of stdin, without echo when it is a
- * terminal; its length, or -1 */
-static long read_password(char *out, size_t size)
+/* read_password: the first line of stdin, whole, without echo when it is
+ * a terminal; a block for free(), or NULL, with its length in *len */
+static char *read_password(size_t *len)
 {
     struct termios saved, quiet;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
@@ -40,16 +41,19 @@ static long read_password(char *out, size_t size)
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
     }
-    char *line = fgets(out, (int)size, stdin);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
     if (tty) {
         (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
         fputc('\n', stderr);
     }
-    if (!line)
-        return -1;
-    size_t len = strcspn(out, "\r\n");
-    out[len] = '\0';
-    return (long)len;
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    *len = strcspn(line, "\r\n");
+    return line;
 }
 
 /* hash_password: --hash-password NAME: a users file line for NAME; the
@@ -60,14 +64,15 @@ static int hash_password(const char *name, bool scrypt)
         fprintf(stderr, "mqd: a user name cannot hold blanks or start with '#'\n");
         return 2;
     }
-    char password[4096], line[PASSWD_TEXT_MAX];
-    long len = read_password(password, sizeof(password));
+    char line[PASSWD_TEXT_MAX];
+    size_t len = 0;
+    char *password = read_password(&len);
     int rc = 0;
-    if (len <= 0) {
+    if (!password || len == 0) {
         fprintf(stderr, "mqd: no password on stdin\n");
         rc = 1;
-    } else if (passwd_make(scrypt ? PASSWD_SCRYPT : PASSWD_PBKDF2_SHA256, password, (size_t)len,
-                           line, sizeof(line)) < 0) {
+    } else if (passwd_make(scrypt ? PASSWD_SCRYPT : PASSWD_PBKDF2_SHA256, password, len, line,
+                           sizeof(line)) < 0) {
         fprintf(stderr, "mqd: cannot hash the password: out of memory\n");
         rc = 1;
     } else {
@@ -75,7 +80,9 @@ static int hash_password(const char *name, bool scrypt)
         fprintf(stderr, "mqd: add publish=PATTERNS and subscribe=PATTERNS to the line (see "
                         "mqd(1), USERS)\n");
     }
-    explicit_bzero(password, sizeof(password));
+    if (password)
+        explicit_bzero(password, len);
+    free(password);
     return rc;
 }
 

@@ -137,17 +137,19 @@ static int listen_failed(const char *host, unsigned port, const char *why, char 
     return -1;
 }
 
+/* numeric_hints: how net_listen reads --bind: numbers only, never a lookup */
+static const struct addrinfo numeric_hints = {.ai_family = AF_UNSPEC,
+                                              .ai_socktype = SOCK_STREAM,
+                                              .ai_flags =
+                                                  AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
+
 int net_listen(struct net_listener *l, const char *host, unsigned port, int backlog, char *err,
                size_t err_len)
 {
     char service[16];
     snprintf(service, sizeof(service), "%u", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             /* numeric only: starting never waits on a name lookup */
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host, service, &hints, &ai);
+    int gai = getaddrinfo(host, service, &numeric_hints, &ai);
     if (gai != 0)
         return listen_failed(host, port, gai_strerror(gai), err, err_len);
     l->fd = open_socket(ai, backlog);
@@ -168,19 +170,34 @@ int net_listen(struct net_listener *l, const char *host, unsigned port, int back
     return 0;
 }
 
+/* is_loopback: whether the address is 127.0.0.0/8, ::1 or ::ffff:127.x */
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
 bool net_is_loopback(const char *host)
 {
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (inet_pton(AF_INET, host, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &v6) != 1)
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, "0", &numeric_hints, &ai) != 0)
         return false;
-    return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    bool loopback = true;
+    for (const struct addrinfo *p = ai; p; p = p->ai_next)
+        loopback = loopback && is_loopback(p->ai_addr);
+    freeaddrinfo(ai);
+    return loopback;
 }
 
 bool net_is_address(const char *host)
 {
-    struct in6_addr any;
-    return inet_pton(AF_INET, host, &any) == 1 || inet_pton(AF_INET6, host, &any) == 1;
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, "0", &numeric_hints, &ai) != 0)
+        return false;
+    freeaddrinfo(ai);
+    return true;
 }

@@ -117,7 +117,7 @@ static bool parse_scrypt_params(const char *p, const char *end, struct passwd *o
     out->log2_n = (unsigned)ln;
     out->r = (uint32_t)r;
     out->p = (uint32_t)pp;
-    return (128u * r) << ln <= PASSWD_MAX_SCRYPT_MEMORY;
+    return (128u * r) << ln <= PASSWD_MAX_SCRYPT_MEMORY && (r * pp) << ln <= PASSWD_MAX_SCRYPT_WORK;
 }
 
 int passwd_parse(const char *text, size_t len, struct passwd *out)
@@ -152,6 +152,13 @@ int passwd_parse(const char *text, size_t len, struct passwd *out)
     out->salt_len = (size_t)salt;
     out->hash_len = (size_t)hash;
     return 0;
+}
+
+uint64_t passwd_cost(const struct passwd *h)
+{
+    if (h->kind == PASSWD_PBKDF2_SHA256)
+        return h->iterations;
+    return (((uint64_t)h->r * h->p) << h->log2_n) * 14 / 10;
 }
 
 /* derive: h's function over the password into `key` (`key_len` bytes) */

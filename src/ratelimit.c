@@ -44,14 +44,14 @@ static bool holds(const struct slot *s, const unsigned char *key, size_t len, in
 }
 
 /* find: the address's live slot, or NULL */
-static const struct slot *find(const struct ratelimit *r, const unsigned char *key, size_t len,
-                               int64_t now)
+static struct slot *find(const struct ratelimit *r, const unsigned char *key, size_t len,
+                         int64_t now)
 {
     size_t at = home(r, key, len);
     for (size_t i = 0; i < RATELIMIT_PROBES; i++) {
         const struct slot *s = &r->slots[(at + i) % RATELIMIT_SLOTS];
         if (holds(s, key, len, now))
-            return s;
+            return (struct slot *)s;
     }
     return NULL;
 }
@@ -92,4 +92,11 @@ void ratelimit_charge(struct ratelimit *r, const unsigned char *key, size_t len,
     s->full_at += r->interval;
     if (s->full_at - now_ms > r->window)
         s->full_at = now_ms + r->window;
+}
+
+void ratelimit_refund(struct ratelimit *r, const unsigned char *key, size_t len, int64_t now_ms)
+{
+    struct slot *s = find(r, key, len, now_ms);
+    if (s)
+        s->full_at -= r->interval; /* at or below now_ms: the slot is free */
 }

@@ -32,6 +32,8 @@ struct users {
     unsigned refs;
     struct user *items;
     size_t n, cap;
+    size_t costliest; /* the user whose line costs the most */
+    uint64_t min_cost, max_cost;
 };
 
 /* a line being read: its number, for errors, and where the reading is */
@@ -179,6 +181,13 @@ static int add_user(struct cursor *c, struct users *us)
         user_clear(&u);
         return fail(c, "out of memory");
     }
+    uint64_t cost = passwd_cost(&u.passwd);
+    if (us->n == 0 || cost > us->max_cost) {
+        us->costliest = us->n;
+        us->max_cost = cost;
+    }
+    if (us->n == 0 || cost < us->min_cost)
+        us->min_cost = cost;
     us->items[us->n++] = u;
     return 0;
 }
@@ -271,15 +280,15 @@ const struct user *users_find(const struct users *u, const char *name, size_t le
     return NULL;
 }
 
+bool users_costs_differ(const struct users *u) { return u->max_cost / 2 > u->min_cost; }
+
 const struct passwd *users_stand_in(const struct users *u)
 {
-    /* the first user's hash: a name that is no one's costs what a real
-     * check costs in this file */
     static const struct passwd fallback = {.kind = PASSWD_PBKDF2_SHA256,
                                            .iterations = PASSWD_DEFAULT_ITERATIONS,
                                            .salt_len = PASSWD_SALT_LEN,
                                            .hash_len = PASSWD_HASH_LEN};
-    return u->n > 0 ? &u->items[0].passwd : &fallback;
+    return u->n > 0 ? &u->items[u->costliest].passwd : &fallback;
 }
 
 const char *user_name(const struct user *u) { return u->name; }

@@ -14,12 +14,13 @@
  * on the command path is proven to fail cleanly. Code must treat a NULL
  * return as "this command is out of memory", never as fatal.
  *
- * The count and the ceiling are process-wide, as malloc's heap is. The
- * server's thread counts in a plain variable; a helper thread (auth.h's
- * password checks, whose OpenSSL calls allocate) says so once with
- * alloc_thread_is_helper and counts in an atomic one of its own. A block may
- * be freed by either: each thread's figure may then run below zero, but
- * their sum, mqd_allocated(), is exact.
+ * The count and the ceiling are process-wide, as malloc's heap is, and
+ * belong to the server's thread. A helper thread (auth.h's password checks,
+ * whose OpenSSL calls allocate) says so once with alloc_thread_is_helper:
+ * what it allocates is counted apart, atomically (alloc_helper_allocated),
+ * and is held to no ceiling, for it is not what clients make mqd hold but a
+ * fixed cost of its own (one check at a time). A helper frees what it
+ * allocated, and the server's thread what it did, so each count is exact.
  */
 #ifndef MQD_ALLOC_H
 #define MQD_ALLOC_H
@@ -33,19 +34,18 @@ void *mqd_calloc(size_t count, size_t size);
 void *mqd_realloc(void *ptr, size_t size);
 void mqd_free(void *ptr);
 
-/* alloc_held_bytes, alloc_helper_bytes: alloc.c's counts, the server
- * thread's and the helpers' (atomic); read them through mqd_allocated() */
+/* alloc_held_bytes: alloc.c's count; read it through mqd_allocated() */
 extern size_t alloc_held_bytes;
-extern size_t alloc_helper_bytes;
 
-/* mqd_allocated: bytes held now through these functions. O(1). */
-static inline size_t mqd_allocated(void)
-{
-    return alloc_held_bytes + __atomic_load_n(&alloc_helper_bytes, __ATOMIC_RELAXED);
-}
+/* mqd_allocated: bytes the server's thread holds now through these
+ * functions. O(1). */
+static inline size_t mqd_allocated(void) { return alloc_held_bytes; }
+
+/* alloc_helper_allocated: bytes helper threads hold now. */
+size_t alloc_helper_allocated(void);
 
 /* alloc_thread_is_helper: the calling thread is not the server's: what it
- * allocates and frees from now on is counted atomically. */
+ * allocates and frees from now on is counted apart, with no ceiling. */
 void alloc_thread_is_helper(void);
 
 /* mqd_set_ceiling: from now on, refuse an allocation that would take

@@ -9,18 +9,23 @@
  * one at a time, in the order asked: a crowd logging in waits for its
  * turn, but the messages of those already in never do.
  *
- * A name that is no user's is checked against a stand-in hash, so that it
- * costs and answers what a wrong password does. Each address may fail
- * AUTH_BURST times, then once every AUTH_REFILL_MS (ratelimit.h): past that
- * a check fails at once, without being run.
+ * A name that is no user's is checked against a stand-in hash (the
+ * costliest line's), so that it costs and answers what a wrong password
+ * does. Each address (an IPv6 one by its /64) may fail AUTH_BURST times,
+ * then once every AUTH_REFILL_MS (ratelimit.h): past that a check fails at
+ * once, without being run. A check counts as a failure from when it is
+ * asked until it succeeds, so checks asked at once are held to the limit
+ * too.
  *
  * The users file is read at auth_new and again at auth_reload (SIGHUP): a
  * check uses the file as it was when it was asked, and a connection keeps
  * the file it logged in with (users.h), so a reload takes effect for the
  * logins after it.
  *
- * The thread allocates through alloc.h as a helper (OpenSSL's scrypt takes
- * its memory there), so --max-memory counts a check's memory too.
+ * The thread allocates through alloc.h as a helper: a check's memory
+ * (scrypt's, 128 x N x r bytes) is counted apart, beside --max-memory, not
+ * in it. auth_new runs each hash once, cheaply, on the calling thread, so
+ * that what the library keeps for them is the loop's, not the thread's.
  */
 #ifndef MQD_AUTH_H
 #define MQD_AUTH_H

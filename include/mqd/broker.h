@@ -172,6 +172,14 @@ void broker_replay(struct broker *b, struct broker_client *c, const char *topic,
 /* broker_unsubscribe: `c` leaves the topic; leaving one it is not in is fine. */
 void broker_unsubscribe(struct broker *b, struct broker_client *c, const char *topic, size_t len);
 
+/* broker_keep_fn: whether a client may stay subscribed to the topic. */
+typedef bool (*broker_keep_fn)(const void *ctx, const char *topic, size_t len);
+
+/* broker_unsubscribe_unless: the client leaves every topic `keep` says no
+ * to (its rights changed). O(its topics). */
+void broker_unsubscribe_unless(struct broker *b, struct broker_client *c, broker_keep_fn keep,
+                               const void *ctx);
+
 struct broker_message {
     const char *topic; /* decoded topic name */
     size_t topic_len;

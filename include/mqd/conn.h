@@ -102,6 +102,7 @@ struct conn {
     const struct user *user; /* NULL: not logged in */
     struct auth_job *auth_job;
     unsigned auth_failures;
+    bool ended;                           /* its input ended: it drains once nothing waits */
     char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
     size_t peer_len;

@@ -54,11 +54,12 @@ size_t net_peer_key(const struct sockaddr *sa, unsigned char key[NET_PEER_KEY_LE
  * -1 with errno. */
 int net_keepalive(int fd, unsigned seconds);
 
-/* net_is_loopback: whether the numeric address `host` (as --bind takes
- * it) is a loopback one: 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+/* net_is_loopback: whether the numeric address `host`, read as net_listen
+ * reads it (so "0" is 0.0.0.0), is a loopback one: 127.0.0.0/8, ::1 or
+ * ::ffff:127.0.0.0/104. */
 bool net_is_loopback(const char *host);
 
-/* net_is_address: whether `host` is a numeric IPv4 or IPv6 address. */
+/* net_is_address: whether net_listen would take `host` as an address. */
 bool net_is_address(const char *host);
 
 #endif

@@ -32,6 +32,7 @@
 #define PASSWD_MAX_LOG2_N 20
 #define PASSWD_MAX_SCRYPT_MEMORY (1024u * 1024 * 1024)
 #define PASSWD_MAX_P 16
+#define PASSWD_MAX_SCRYPT_WORK (1u << 23) /* N x r x p: the 1 GiB of ln=20, r=8, once */
 /* what passwd_make uses: OWASP's figures for each function */
 #define PASSWD_DEFAULT_ITERATIONS 600000u
 #define PASSWD_DEFAULT_LOG2_N 16
@@ -55,6 +56,11 @@ struct passwd {
 /* passwd_parse: the `len` bytes at `text` as one of the two forms, with its
  * cost in bounds. 0, or -1 (and *out undefined) when it is not. */
 int passwd_parse(const char *text, size_t len, struct passwd *out);
+
+/* passwd_cost: about how long a check of `h` takes, in units of one PBKDF2
+ * iteration (scrypt's N x r x p counts 1.4 of them, as measured), to tell
+ * which of two lines costs more. */
+uint64_t passwd_cost(const struct passwd *h);
 
 /* passwd_check: 1 when `password` hashes to h's hash (compared in constant
  * time), 0 when not, -1 when the library failed (out of memory). */

@@ -42,7 +42,12 @@ void ratelimit_free(struct ratelimit *r);
 bool ratelimit_allows(const struct ratelimit *r, const unsigned char *key, size_t len,
                       int64_t now_ms);
 
-/* ratelimit_charge: the address failed once at `now_ms`. */
+/* ratelimit_charge: the address failed once at `now_ms` (or tries once,
+ * to be refunded if it succeeds). */
 void ratelimit_charge(struct ratelimit *r, const unsigned char *key, size_t len, int64_t now_ms);
+
+/* ratelimit_refund: gives back one charge of the address (a try that
+ * succeeded after all), if it still has one. */
+void ratelimit_refund(struct ratelimit *r, const unsigned char *key, size_t len, int64_t now_ms);
 
 #endif

@@ -51,8 +51,13 @@ size_t users_count(const struct users *u);
 const struct user *users_find(const struct users *u, const char *name, size_t len);
 
 /* users_stand_in: a hash to check a password against for a name that is no
- * user's, so that an unknown name costs what a wrong password does. */
+ * user's: the costliest line's, so that an unknown name costs what a wrong
+ * password does (for every user when the lines cost alike). */
 const struct passwd *users_stand_in(const struct users *u);
+
+/* users_costs_differ: whether some line costs more than twice another
+ * (passwd_cost): a client can then tell a cheap line's user by timing. */
+bool users_costs_differ(const struct users *u);
 
 const char *user_name(const struct user *u);
 const struct passwd *user_passwd(const struct user *u);

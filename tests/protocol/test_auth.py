@@ -36,10 +36,16 @@ def pbkdf2_line(name, password, rights="", iterations=1000):
     return f"{name} $pbkdf2-sha256$i={iterations}${b64(salt)}${b64(digest)} {rights}\n"
 
 
-def scrypt_line(name, password, rights=""):
+def scrypt_line(name, password, rights="", ln=10, r=8, p=1):
     salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=1024, r=8, p=1, dklen=32)
-    return f"{name} $scrypt$ln=10,r=8,p=1${b64(salt)}${b64(digest)} {rights}\n"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=1 << ln, r=r, p=p, dklen=32,
+                            maxmem=1 << 30)
+    return f"{name} $scrypt$ln={ln},r={r},p={p}${b64(salt)}${b64(digest)} {rights}\n"
+
+
+def users_server(tmp_path, text, *args):
+    (tmp_path / "users").write_text(text)
+    return Server("--users", str(tmp_path / "users"), "--metrics", "0", *args)
 
 
 USERS = (pbkdf2_line("alice", "wonderland", "publish=orders.*,logs subscribe=*")
@@ -379,3 +385,143 @@ def test_the_python_client_logs_in(server):
     assert e.value.reason == "Authentication failed"
     with pytest.raises(ValueError):
         PyClient("127.0.0.1", server.port, user="alice")
+
+
+def test_guesses_sent_at_once_are_held_to_the_limit(tmp_path):
+    """A check counts against its address when it begins, not when it ends:
+    30 guesses sent at once from one address, the right password last, get
+    10 checks; the rest, the right one included, fail unchecked."""
+    server = users_server(tmp_path, pbkdf2_line("alice", "secret", "subscribe=*",
+                                                iterations=20000))
+    conns = [Client(server.port) for _ in range(30)]
+    for i, c in enumerate(conns):
+        c.cmd(command="auth", user="alice", password="secret" if i == 29 else f"guess{i}")
+    assert [c.line() for c in conns] == [AUTH_FAILED] * 30
+    assert metric(server, 'mqd_auth_checks_total{result="rejected"}') == 10
+    assert metric(server, 'mqd_auth_checks_total{result="limited"}') == 20
+    # a success gives its count back: 9 failures and a login leave one more try
+    server2 = users_server(tmp_path, pbkdf2_line("bob", "b", "subscribe=*"))
+    for i in range(3):
+        c = Client(server2.port)
+        for _ in range(3):
+            assert c.request(command="auth", user="bob", password="x") == AUTH_FAILED
+    login(server2, "bob", "b")
+    c = Client(server2.port)
+    assert c.request(command="auth", user="bob", password="x") == AUTH_FAILED
+    assert c.request(command="auth", user="bob", password="x") == AUTH_FAILED   # limited now
+    assert metric(server2, 'mqd_auth_checks_total{result="limited"}') == 1
+
+
+def test_an_unknown_name_costs_what_the_costliest_line_does(tmp_path):
+    """Lines of different costs (an old one kept as defaults grew): an
+    unknown name is checked against the costliest, never a cheaper one,
+    and the start warns that the difference can be timed."""
+    server = users_server(tmp_path, pbkdf2_line("legacy", "l", iterations=1000)
+                          + pbkdf2_line("bob", "b", iterations=600000))
+    assert "hash costs differ" in server.stderr()
+    c = Client(server.port)
+    before = metric(server, 'mqd_auth_checks_total{result="rejected"}')
+    started = time.perf_counter()
+    assert c.request(command="auth", user="nosuchuser", password="g") == AUTH_FAILED
+    unknown = time.perf_counter() - started
+    started = time.perf_counter()
+    assert c.request(command="auth", user="legacy", password="g") == AUTH_FAILED
+    cheap = time.perf_counter() - started
+    assert metric(server, 'mqd_auth_checks_total{result="rejected"}') == before + 2
+    assert unknown > 10 * cheap, (unknown, cheap)
+
+
+def test_an_auth_on_the_last_unterminated_line_gets_its_reply(tmp_path):
+    server = users_server(tmp_path, pbkdf2_line("alice", "a", "publish=*"))
+    c = Client(server.port)
+    c.send(b'{"command": "auth", "user": "alice", "password": "a"}')
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.line() == OK
+    assert c.at_eof()
+
+
+def test_logging_in_as_another_user_leaves_what_it_may_not_subscribe_to(tmp_path):
+    server = users_server(tmp_path, pbkdf2_line("admin", "a", "publish=* subscribe=*")
+                          + pbkdf2_line("guest", "g", "subscribe=public"))
+    c = login(server, "admin", "a")
+    subscribe(c, "secret")
+    subscribe(c, "public")
+    assert c.request(command="auth", user="guest", password="g") == OK
+    publisher = login(server, "admin", "a")
+    send(publisher, "secret", "payroll")
+    send(publisher, "secret", "only one", delivery="one")
+    send(publisher, "public", "news")
+    assert c.line()["msg"] == "news"
+    c.sync()
+    # the "one" message was not taken by the guest: it waits in the cache
+    taker = login(server, "admin", "a")
+    subscribe(taker, "secret")
+    assert [taker.line()["msg"] for _ in range(2)] == ["payroll", "only one"]
+
+
+def fill_cache(client, mib):
+    big = "x" * (200 * 1024)
+    for i in range(mib * 5):
+        send(client, f"cache{i % 2}", big)
+
+
+def test_a_check_s_memory_is_not_taken_from_the_clients_budget(tmp_path):
+    """A scrypt check (16 MiB here) runs beside --max-memory, not inside it:
+    with the caches filling the budget, the right password still logs in,
+    and a client that never logged in cannot make the cache evict."""
+    server = users_server(tmp_path, scrypt_line("pub", "pw", "publish=* subscribe=*", ln=14),
+                          "--max-memory", "48m", "--cache-size", "100")
+    pub = login(server, "pub", "pw")
+    fill_cache(pub, 34)
+    cached = metric(server, "mqd_cached_messages")
+    assert metric(server, "mqd_cache_evictions_total") == 0
+    stranger = Client(server.port)
+    stranger.cmd(command="auth", user="nosuchuser", password="x")
+    server.wait_until(lambda: metric(server, "mqd_auth_checks_waiting") == 1)
+    send(pub, "t", "small")
+    assert stranger.line(timeout=30) == AUTH_FAILED
+    login(server, "pub", "pw")
+    assert metric(server, "mqd_cache_evictions_total") == 0
+    assert metric(server, "mqd_cached_messages") == cached + 1
+
+
+@pytest.mark.parametrize("address", ["0", "0x0", "0.0", "2130706433x"])
+def test_protected_mode_decides_on_the_address_the_listener_would_use(address):
+    """`--bind 0` is 0.0.0.0 to the listener: refused as such. (An address
+    that is none at all is left to the listener to refuse.)"""
+    status, _, err = run_mqd("--bind", address, "--port", "0")
+    assert status == 1
+    if address != "2130706433x":
+        assert err.startswith(f"mqd: refusing to listen on {address} without --users")
+    else:
+        assert "cannot listen" in err
+
+
+def test_a_users_line_asking_for_more_than_seconds_of_work_is_refused(tmp_path):
+    salt, digest = b64(os.urandom(16)), b64(os.urandom(32))
+    (tmp_path / "users").write_text(f"big $scrypt$ln=20,r=8,p=16${salt}${digest}\n")
+    status, _, err = run_mqd("--users", str(tmp_path / "users"), "--port", "0")
+    assert status == 1 and "line 1: not a password hash" in err
+
+
+def test_the_debug_log_never_holds_a_password(tmp_path):
+    server = users_server(tmp_path, pbkdf2_line("alice", "a"), "--log-level", "debug")
+    c = Client(server.port)
+    assert c.request(command="auth", user="alice", password="hunter2-SECRET",
+                     extra=1) == MALFORMED
+    c.send('{"command": "auth", "user": "alice", "password": "hunter3-SECRET",}\n')
+    assert c.line()["reason"] == "Could not parse json"
+    assert "SECRET" not in server.stderr()
+    assert "Malformed json message" in server.stderr()   # the refusals are logged
+
+
+def test_hash_password_takes_a_long_password_whole(tmp_path):
+    password = "p" * 5000
+    p = subprocess.run([BINARY, "--hash-password", "erin"], input=(password + "\n").encode(),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "users").write_text(p.stdout.decode().rstrip("\n") + " subscribe=t\n")
+    server = Server("--users", str(tmp_path / "users"))
+    c = Client(server.port)
+    assert c.request(command="auth", user="erin", password=password[:-1]) == AUTH_FAILED
+    assert c.request(command="auth", user="erin", password=password) == OK

@@ -101,6 +101,9 @@ static void lines_out_of_shape_or_bounds_are_refused(void **state)
         "$scrypt$ln=21,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
         "$scrypt$ln=20,r=9,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
         "$scrypt$ln=10,r=8,p=17$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
+        /* memory in bounds, but 16 times the work of the largest */
+        "$scrypt$ln=20,r=8,p=16$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
+        "$scrypt$ln=20,r=8,p=2$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
         "$scrypt$r=8,ln=10,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
         "$scrypt$ln=10,r=8,p=1,$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbbTlgrvOEFcCItdwSjtPF67M",
     };
@@ -110,13 +113,24 @@ static void lines_out_of_shape_or_bounds_are_refused(void **state)
             fail_msg("accepted: %s", bad[i]);
     }
     /* the limits themselves are accepted */
-    assert_int_equal(parse("$scrypt$ln=20,r=8,p=16$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbb"
+    assert_int_equal(parse("$scrypt$ln=20,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6g3umF+uVrJsObaTZhIbb"
                            "TlgrvOEFcCItdwSjtPF67M",
                            &h),
                      0);
     assert_int_equal(
         parse("$pbkdf2-sha256$i=10000000$MDEyMzQ1Njc$cBg8D2DungRB9k76szThf5ehfyBz", &h), 0);
     assert_int_equal(h.salt_len, 8);
+}
+
+static void costs_compare_the_two_functions(void **state)
+{
+    (void)state;
+    struct passwd p = {.kind = PASSWD_PBKDF2_SHA256, .iterations = 600000};
+    struct passwd s = {.kind = PASSWD_SCRYPT, .log2_n = 16, .r = 8, .p = 1};
+    assert_int_equal(passwd_cost(&p), 600000);
+    assert_int_equal(passwd_cost(&s), 734003); /* 2^19 x 1.4: about the same time */
+    s.p = 2;
+    assert_int_equal(passwd_cost(&s), 1468006);
 }
 
 static void base64_decodes_every_length(void **state)
@@ -142,6 +156,7 @@ int main(void)
         cmocka_unit_test(lines_from_another_implementation_check),
         cmocka_unit_test(made_lines_check_and_differ_by_salt),
         cmocka_unit_test(lines_out_of_shape_or_bounds_are_refused),
+        cmocka_unit_test(costs_compare_the_two_functions),
         cmocka_unit_test(base64_decodes_every_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,30 @@ static void an_empty_file_has_no_users(void **state)
     users_unref(us);
 }
 
+static void the_stand_in_is_the_costliest_line(void **state)
+{
+    (void)state;
+    char err[200];
+    struct users *us = parse("cheap " HASH "\n"
+                             "dear $pbkdf2-sha256$i=600000$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76"
+                             "szThf5ehfyBz991ay6PT8Srwk4M\n"
+                             "mid $pbkdf2-sha256$i=2001$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76"
+                             "szThf5ehfyBz991ay6PT8Srwk4M\n",
+                             err);
+    assert_non_null(us);
+    assert_ptr_equal(users_stand_in(us), user_passwd(users_find(us, "dear", 4)));
+    assert_true(users_costs_differ(us));
+    users_unref(us);
+    /* within twice of each other: alike */
+    us = parse("a " HASH "\n"
+               "b $pbkdf2-sha256$i=2000$MDEyMzQ1Njc4OWFiY2RlZg$cBg8D2DungRB9k76szThf5ehfyBz991"
+               "ay6PT8Srwk4M\n",
+               err);
+    assert_false(users_costs_differ(us));
+    assert_ptr_equal(users_stand_in(us), user_passwd(users_find(us, "b", 1)));
+    users_unref(us);
+}
+
 static void references_keep_the_users_alive(void **state)
 {
     (void)state;
@@ -194,6 +218,7 @@ int main(void)
         cmocka_unit_test(a_backslash_makes_the_next_byte_plain),
         cmocka_unit_test(each_bad_line_is_named),
         cmocka_unit_test(an_empty_file_has_no_users),
+        cmocka_unit_test(the_stand_in_is_the_costliest_line),
         cmocka_unit_test(references_keep_the_users_alive),
         cmocka_unit_test(every_allocation_failing_is_reported),
         cmocka_unit_test(a_file_is_read_from_disk),
