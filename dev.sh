@@ -17,10 +17,14 @@ BUILD_DIR=${BUILD_DIR:-build}
 # and the tests that check the server's scanner against it; nodejs: the
 # JavaScript client's tests (Node 18 or later; Debian 12 has 18); iproute2:
 # the network namespaces of the keepalive test; libssl-dev: TLS (OpenSSL
-# 3); python3-cryptography: the TLS tests' certificates
+# 3); python3-cryptography: the TLS tests' certificates; libwslay-dev:
+# WebSocket framing
 PACKAGES=(gcc libc6-dev make cmake pkg-config libcmocka-dev python3 python3-pytest groff-base
           python3-setuptools python3-wheel libcjson-dev nodejs iproute2 libssl-dev
-          python3-cryptography)
+          python3-cryptography libwslay-dev)
+# for the tests only (about 100 MB, so `run` and `build` leave them out):
+# the web console's test in a real, headless browser
+TEST_PACKAGES=(chromium chromium-driver python3-selenium)
 
 install_missing_packages() {
     local missing=()
@@ -50,6 +54,7 @@ case "${1:-}" in
         exec "$BUILD_DIR/mqd" "$@"
         ;;
     test)
+        PACKAGES+=("${TEST_PACKAGES[@]}")
         build
         ctest --test-dir "$BUILD_DIR" --output-on-failure
         ;;
@@ -58,7 +63,7 @@ case "${1:-}" in
         ;;
     deps)
         shift
-        PACKAGES+=("$@")
+        PACKAGES+=("${TEST_PACKAGES[@]}" "$@")
         install_missing_packages
         ;;
     *)

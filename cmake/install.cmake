@@ -65,7 +65,7 @@ find_program(MQD_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(MQD_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libcjson1, libssl3")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libcjson1, libssl3, libwslay1")
 endif()
 # dpkg keeps a changed configuration file across upgrades only if it is
 # listed as a conffile

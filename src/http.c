@@ -172,6 +172,62 @@ enum http_parse http_parse_request(const char *data, size_t len, size_t max_head
     return HTTP_PARSE_DONE;
 }
 
+static bool is_blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* trim: [*text, *text + *len) without its leading and trailing blanks */
+static void trim(const char **text, size_t *len)
+{
+    while (*len > 0 && is_blank(**text)) {
+        (*text)++;
+        (*len)--;
+    }
+    while (*len > 0 && is_blank((*text)[*len - 1]))
+        (*len)--;
+}
+
+size_t http_header(const char *data, const struct http_request *req, const char *name,
+                   const char **value, size_t *len)
+{
+    struct line l;
+    size_t pos = 0, found = 0, name_len = strlen(name);
+    bool request_line = true;
+    while (pos < req->head_len && next_line(data, req->head_len, pos, &l)) {
+        pos = l.next;
+        if (l.len == 0 || request_line) { /* the empty lines before it, and it */
+            request_line = request_line && l.len == 0;
+            continue;
+        }
+        if (l.len <= name_len || l.text[name_len] != ':' ||
+            strncasecmp(l.text, name, name_len) != 0)
+            continue;
+        if (found++ == 0) {
+            *value = l.text + name_len + 1;
+            *len = l.len - name_len - 1;
+            trim(value, len);
+        }
+    }
+    return found;
+}
+
+bool http_has_token(const char *value, size_t len, const char *token)
+{
+    size_t token_len = strlen(token);
+    while (len > 0) {
+        const char *comma = memchr(value, ',', len);
+        size_t item_len = comma ? (size_t)(comma - value) : len;
+        const char *item = value;
+        size_t n = item_len;
+        trim(&item, &n);
+        if (n == token_len && strncasecmp(item, token, n) == 0)
+            return true;
+        if (!comma)
+            break;
+        len -= item_len + 1;
+        value = comma + 1;
+    }
+    return false;
+}
+
 unsigned http_status_of(enum http_parse parsed, const struct http_request *req, const char *path)
 {
     switch (parsed) {

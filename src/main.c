@@ -86,18 +86,25 @@ static int hash_password(const char *name, bool scrypt)
     return rc;
 }
 
-/* protected: whether the options keep mqd from opening every topic to the
- * network: without --users, only a loopback address, unless --insecure (an
+/* exposed: whether clients could reach `host` from beyond this machine (an
  * address that is none is left for the listener to refuse) */
+static bool exposed(const char *host) { return net_is_address(host) && !net_is_loopback(host); }
+
+/* protected: whether the options keep mqd from opening every topic to the
+ * network: without --users, only loopback addresses for the client ports
+ * (--bind, --websocket), unless --insecure */
 static bool protected(const struct options *o)
 {
-    if (o->users || o->insecure || net_is_loopback(o->bind) || !net_is_address(o->bind))
+    const char *open = exposed(o->bind)                                   ? o->bind
+                       : o->websocket.on && exposed(o->websocket.at.host) ? o->websocket.at.host
+                                                                          : NULL;
+    if (o->users || o->insecure || !open)
         return true;
     fprintf(stderr,
             "mqd: refusing to listen on %s without --users: anyone who reaches it could read "
             "and write every topic. Give --users FILE (lines made by mqd --hash-password), "
             "bind to 127.0.0.1, or add --insecure if the network is trusted\n",
-            o->bind);
+            open);
     return false;
 }
 
@@ -142,6 +149,9 @@ static int serve(const struct options *o)
         .tls_handshake_timeout = o->tls_handshake_timeout,
         .no_plain = o->no_plain,
         .users = o->users,
+        .websocket = o->websocket.on ? &o->websocket.at : NULL,
+        .websocket_tls = o->websocket_tls,
+        .websocket_origins = o->websocket_origins,
         .log = &log,
     };
     struct server *s = server_new(&config, err, sizeof(err));

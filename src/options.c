@@ -267,6 +267,9 @@ static const struct option_spec specs[] = {
      .max = MAX_SECONDS},
     {.name = "no-plain", .set = set_switch, .field = FIELD(no_plain)},
     {.name = "users", .set = set_text, .field = FIELD(users)},
+    {.name = "websocket", .set = set_endpoint, .field = FIELD(websocket)},
+    {.name = "websocket-tls", .set = set_switch, .field = FIELD(websocket_tls)},
+    {.name = "websocket-origin", .set = set_text, .field = FIELD(websocket_origins)},
     {.name = "insecure", .set = set_switch, .field = FIELD(insecure)},
     {.name = "hash-password",
      .set = set_text,
@@ -355,6 +358,15 @@ void options_usage(FILE *out)
             "                      handshake after SEC seconds (default 10)\n"
             "  --no-plain          listen for TLS only, not on --port (in the file:\n"
             "                      yes or no)\n"
+            "  --websocket ADDR:PORT\n"
+            "                      also serve the protocol over WebSocket, and the web\n"
+            "                      console at http://ADDR:PORT/ (default off; PORT\n"
+            "                      alone means 127.0.0.1:PORT; 0 picks a free port)\n"
+            "  --websocket-tls     wss:// on --websocket, with --tls-cert and --tls-key\n"
+            "                      (in the file: yes or no)\n"
+            "  --websocket-origin LIST\n"
+            "                      the browser origins let in, comma-separated, or *\n"
+            "                      (default: the console's own origin only)\n"
             "  --users FILE        clients must log in (the auth command) as a user of\n"
             "                      FILE, and may publish and subscribe only as its\n"
             "                      line allows; SIGHUP reads it again (default off)\n"
@@ -512,10 +524,17 @@ static int apply_command_line(struct options *o, int argc, char *const argv[], c
 static enum options_status check_tls(const struct options *o, char *err, size_t err_len)
 {
     const char *why = NULL;
+    bool any_tls = o->tls_on || o->websocket_tls;
     if (o->tls_on && (!o->tls_cert || !o->tls_key))
         why = "--tls-port needs --tls-cert and --tls-key";
-    else if (!o->tls_on && (o->tls_cert || o->tls_key || o->tls_ca || o->tls_verify_clients))
-        why = "the --tls options need --tls-port";
+    else if (o->websocket_tls && !o->websocket.on)
+        why = "--websocket-tls needs --websocket";
+    else if (o->websocket_tls && (!o->tls_cert || !o->tls_key))
+        why = "--websocket-tls needs --tls-cert and --tls-key";
+    else if (o->websocket_origins && !o->websocket.on)
+        why = "--websocket-origin needs --websocket";
+    else if (!any_tls && (o->tls_cert || o->tls_key || o->tls_ca || o->tls_verify_clients))
+        why = "the --tls options need --tls-port or --websocket-tls";
     else if (o->tls_verify_clients && !o->tls_ca)
         why = "--tls-verify-clients needs --tls-ca, the CAs that sign client certificates";
     else if (o->no_plain && !o->tls_on)

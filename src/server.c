@@ -12,6 +12,7 @@
 #include "mqd/proto.h"
 #include "mqd/sched.h"
 #include "mqd/tls.h"
+#include "mqd/ws.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,22 +45,25 @@
  * share of both */
 #define CONN_ROOM (sizeof(struct conn) + 256)
 
-/* listener: a listening socket, plain or TLS; epoll's pointer for it */
+/* listener: a listening socket, plain, TLS or WebSocket (over either);
+ * epoll's pointer for it */
 struct listener {
     int fd; /* -1: none */
     bool tls;
+    bool websocket;
     bool paused; /* out of descriptors: not accepting until a client leaves */
     unsigned port;
     char addr[CONN_ADDR_LEN];
 };
 
-enum { PLAIN, TLS, LISTENERS };
+enum { PLAIN, TLS, WEBSOCKET, LISTENERS };
 
 struct server {
     struct server_config config;
     struct conn_env env;
     int epoll_fd;
     struct listener listeners[LISTENERS];
+    struct ws_config ws;    /* the WebSocket listener's */
     struct tls_server *tls; /* NULL: no TLS listener */
     struct conn *buffered;  /* conns whose transport holds decoded input */
     int signal_fd;
@@ -114,12 +118,12 @@ static void fit_max_clients(struct server *s)
              s->config.max_clients, s->max_clients, (unsigned long long)rl.rlim_cur);
 }
 
-static int open_listener(struct server *s, struct listener *to, unsigned port, char *err,
+static int open_listener(struct listener *to, const char *host, unsigned port, char *err,
                          size_t err_len)
 {
     struct net_listener l;
     char why[CONN_ADDR_LEN + 128];
-    if (net_listen(&l, s->config.bind, port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
+    if (net_listen(&l, host, port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
         snprintf(err, err_len, "cannot listen on %s", why);
         return -1;
     }
@@ -130,23 +134,32 @@ static int open_listener(struct server *s, struct listener *to, unsigned port, c
 }
 
 /* open_listeners: the plain one unless --no-plain, the TLS one with its
- * context when asked */
+ * context when asked, the WebSocket one (over TLS with --websocket-tls) */
 static int open_listeners(struct server *s, char *err, size_t err_len)
 {
+    const struct server_config *c = &s->config;
     s->listeners[TLS].tls = true;
-    if (!s->config.no_plain &&
-        open_listener(s, &s->listeners[PLAIN], s->config.port, err, err_len) < 0)
+    s->listeners[WEBSOCKET].websocket = true;
+    s->listeners[WEBSOCKET].tls = c->websocket_tls;
+    s->ws.origins = c->websocket_origins;
+    s->ws.log = c->log;
+    if (!c->no_plain && open_listener(&s->listeners[PLAIN], c->bind, c->port, err, err_len) < 0)
         return -1;
-    if (!s->config.tls)
-        return 0;
-    struct tls_config tc = {.cert = s->config.tls_cert,
-                            .key = s->config.tls_key,
-                            .ca = s->config.tls_ca,
-                            .verify_clients = s->config.tls_verify_clients,
-                            .log = s->config.log};
-    if (!(s->tls = tls_server_new(&tc, err, err_len)))
+    if (c->tls || c->websocket_tls) {
+        struct tls_config tc = {.cert = c->tls_cert,
+                                .key = c->tls_key,
+                                .ca = c->tls_ca,
+                                .verify_clients = c->tls_verify_clients,
+                                .log = c->log};
+        if (!(s->tls = tls_server_new(&tc, err, err_len)))
+            return -1;
+    }
+    if (c->tls && open_listener(&s->listeners[TLS], c->bind, c->tls_port, err, err_len) < 0)
         return -1;
-    return open_listener(s, &s->listeners[TLS], s->config.tls_port, err, err_len);
+    if (c->websocket && open_listener(&s->listeners[WEBSOCKET], c->websocket->host,
+                                      c->websocket->port, err, err_len) < 0)
+        return -1;
+    return 0;
 }
 
 /* open_signals: SIGTERM, SIGINT and SIGHUP arrive through a descriptor in
@@ -393,11 +406,11 @@ static int open_auth(struct server *s, char *err, size_t err_len)
     return 0;
 }
 
-/* open_tick: a timerfd firing once a second, for --idle-timeout and the
- * store (its everysec syncs, its compactions) */
+/* open_tick: a timerfd firing once a second, for --idle-timeout, the
+ * store (its everysec syncs, its compactions) and handshake deadlines */
 static int open_tick(struct server *s)
 {
-    if (!s->config.idle_timeout && !s->store && !s->tls)
+    if (!s->config.idle_timeout && !s->store && !s->tls && !s->config.websocket)
         return 0;
     s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec every_second = {{1, 0}, {1, 0}};
@@ -421,9 +434,10 @@ static void read_clock(struct server *s)
     s->env.now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* cut_slow_handshakes: TLS clients past --tls-handshake-timeout with their
- * handshake unfinished are closed: a client that connects and says
- * nothing, or trickles a ClientHello, holds a slot only that long */
+/* cut_slow_handshakes: TLS and WebSocket clients past
+ * --tls-handshake-timeout with their handshake unfinished are closed: a
+ * client that connects and says nothing, or trickles a ClientHello or an
+ * HTTP request, holds a slot only that long */
 static void cut_slow_handshakes(struct server *s)
 {
     for (struct conn *c = s->env.conns; c; c = c->next) {
@@ -432,9 +446,11 @@ static void cut_slow_handshakes(struct server *s)
         uint64_t held;
         if (log_limit_allow(&s->handshake_warnings, &held))
             log_warn(s->config.log,
-                     "client %s: TLS handshake not finished in %u s: cut (%llu similar not logged)",
-                     c->addr, s->config.tls_handshake_timeout, (unsigned long long)held);
-        conn_close(c, "TLS handshake timeout");
+                     "client %s: %s handshake not finished in %u s: cut (%llu similar not "
+                     "logged)",
+                     c->addr, c->tr->ops->name, s->config.tls_handshake_timeout,
+                     (unsigned long long)held);
+        conn_close(c, "handshake timeout");
     }
 }
 
@@ -472,6 +488,8 @@ static void rearm(void *ctx, struct conn *c)
     set_events(ctx, c);
 }
 
+static int watch_listeners(struct server *s);
+
 struct server *server_new(const struct server_config *config, char *err, size_t err_len)
 {
     struct server *s = mqd_calloc(1, sizeof(*s));
@@ -481,7 +499,8 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
     }
     s->config = *config;
     s->epoll_fd = s->signal_fd = s->spare_fd = s->tick_fd = -1;
-    s->listeners[PLAIN].fd = s->listeners[TLS].fd = -1;
+    for (size_t i = 0; i < LISTENERS; i++)
+        s->listeners[i].fd = -1;
     s->departed = s->rerouted = true;
     s->env.log = config->log;
     s->env.max_line = config->max_line;
@@ -505,11 +524,7 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         server_free(s);
         return NULL;
     }
-    if (make_peers(s) < 0 || open_tick(s) < 0 ||
-        (s->listeners[PLAIN].fd >= 0 &&
-         watch(s, s->listeners[PLAIN].fd, EPOLLIN, &s->listeners[PLAIN]) < 0) ||
-        (s->listeners[TLS].fd >= 0 &&
-         watch(s, s->listeners[TLS].fd, EPOLLIN, &s->listeners[TLS]) < 0) ||
+    if (make_peers(s) < 0 || open_tick(s) < 0 || watch_listeners(s) < 0 ||
         watch(s, s->signal_fd, EPOLLIN, &s->signal_fd) < 0 ||
         (s->metrics && watch(s, httpd_fd(s->metrics), EPOLLIN, &s->metrics) < 0) ||
         make_budget(s) < 0) {
@@ -518,6 +533,16 @@ struct server *server_new(const struct server_config *config, char *err, size_t 
         return NULL;
     }
     return s;
+}
+
+/* watch_listeners: every listener open, in the loop */
+static int watch_listeners(struct server *s)
+{
+    for (size_t i = 0; i < LISTENERS; i++) {
+        if (s->listeners[i].fd >= 0 && watch(s, s->listeners[i].fd, EPOLLIN, &s->listeners[i]) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* set_events: what epoll reports for a conn: input until it drains, but
@@ -537,30 +562,47 @@ static void set_events(struct server *s, struct conn *c)
     c->events = events;
 }
 
-/* reject: tells a connection over the limit why, and closes it. */
-static void reject(int fd)
+/* reject: tells a connection over the limit why, as its listener speaks
+ * (a TLS client could read no plain text: it is only closed), and closes it */
+static void reject(int fd, const struct listener *l)
 {
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
     struct buf *why = proto_reply(PROTO_REPLY_TOO_MANY_CONNECTIONS);
-    ssize_t sent = send(fd, why->data, why->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t sent = 0;
+    if (!l->tls)
+        sent = l->websocket ? send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : send(fd, why->data, why->len, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)sent; /* best effort: the socket is new, its buffer empty */
     shutdown(fd, SHUT_WR);
     close(fd);
 }
 
-/* use_tls: the conn speaks TLS from now on, with a deadline for its
- * handshake; false when out of memory */
-static bool use_tls(struct server *s, struct conn *c)
+/* use_transport: the conn speaks TLS, WebSocket or both from now on, as its
+ * listener does, with a deadline for its handshake; false when out of
+ * memory */
+static bool use_transport(struct server *s, struct conn *c, const struct listener *l)
 {
-    struct transport *t = tls_transport_new(s->tls, c->fd, c->addr);
-    if (!t)
-        return false;
-    c->tr = t;
+    if (!l->tls && !l->websocket)
+        return true;
+    /* each step owns the one before; on a failure the conn frees the last */
+    struct transport *t;
+    if (l->tls) {
+        if (!(t = tls_transport_new(s->tls, c->fd, c->addr)))
+            return false;
+        c->tr = t;
+    }
+    if (l->websocket) {
+        if (!(t = ws_transport_new(c->tr, &s->ws, c->addr)))
+            return false;
+        c->tr = t;
+    }
     c->ready_by = s->env.now + (int64_t)s->config.tls_handshake_timeout * 1000;
     s->env.handshakes++;
     return true;
 }
 
-static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool tls)
+static void add_conn(struct server *s, int fd, const struct sockaddr *sa, const struct listener *l)
 {
     char addr[CONN_ADDR_LEN];
     net_format_addr(sa, addr, sizeof(addr));
@@ -573,7 +615,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool t
             log_warn(s->config.log,
                      "client %s rejected: --max-clients %zu reached (%llu similar not logged)",
                      addr, s->max_clients, (unsigned long long)held);
-        reject(fd);
+        reject(fd, l);
         return;
     }
     long from_peer = peers_add(s->peers, peer, peer_len, s->config.max_clients_per_address);
@@ -585,7 +627,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool t
                      "client %s rejected: --max-clients-per-address %zu reached (%llu similar not "
                      "logged)",
                      addr, s->config.max_clients_per_address, (unsigned long long)held);
-        reject(fd);
+        reject(fd, l);
         return;
     }
     int one = 1;
@@ -595,7 +637,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool t
     struct conn *c = NULL;
     if (budget_make_room_from_cache(s->env.budget, CONN_ROOM))
         c = conn_new(&s->env, fd, addr);
-    if (!c || (tls && !use_tls(s, c)) || watch(s, fd, EPOLLIN, c) < 0) {
+    if (!c || !use_transport(s, c, l) || watch(s, fd, EPOLLIN, c) < 0) {
         /* conn_new fails for memory only, adding to epoll for memory or
          * for the limit on watches: the kernel's memory */
         s->rejected_no_memory++;
@@ -621,7 +663,7 @@ static void add_conn(struct server *s, int fd, const struct sockaddr *sa, bool t
 /* out_of_descriptors: accept-and-close through the spare descriptor, so the
  * level-triggered listener does not spin; without a spare, stop accepting
  * until a client leaves. */
-static void refuse_for_descriptors(struct server *s, int fd)
+static void refuse_for_descriptors(struct server *s, int fd, const struct listener *l)
 {
     s->rejected_no_fd++;
     uint64_t held;
@@ -629,7 +671,7 @@ static void refuse_for_descriptors(struct server *s, int fd)
         log_warn(s->config.log,
                  "out of file descriptors: connection refused (%llu similar not logged)",
                  (unsigned long long)held);
-    reject(fd);
+    reject(fd, l);
 }
 
 static void out_of_descriptors(struct server *s, struct listener *l)
@@ -640,7 +682,7 @@ static void out_of_descriptors(struct server *s, struct listener *l)
          * here was refused */
         int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
-            refuse_for_descriptors(s, fd);
+            refuse_for_descriptors(s, fd, l);
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->spare_fd >= 0)
             return;
@@ -657,7 +699,7 @@ static void accept_clients(struct server *s, struct listener *l)
         socklen_t len = sizeof(sa);
         int fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            add_conn(s, fd, (struct sockaddr *)&sa, l->tls);
+            add_conn(s, fd, (struct sockaddr *)&sa, l);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -750,7 +792,7 @@ static void read_client(struct server *s, struct conn *c)
     if (conn_held(c))
         return; /* what it sent before runs first */
     ssize_t n = transport_read(c->tr, s->read_buf, sched_read_size(&s->env.sched));
-    if (c->ready_by && !tls_handshaking(c->tr)) {
+    if (c->ready_by && !transport_handshaking(c->tr)) {
         c->ready_by = 0; /* the handshake is done */
         s->env.handshakes--;
     }
@@ -875,6 +917,9 @@ int server_run(struct server *s)
         log_info(s->config.log, "listening on %s", s->listeners[PLAIN].addr);
     if (s->listeners[TLS].fd >= 0)
         log_info(s->config.log, "listening for TLS on %s", s->listeners[TLS].addr);
+    if (s->listeners[WEBSOCKET].fd >= 0)
+        log_info(s->config.log, "listening for WebSocket%s on %s",
+                 s->listeners[WEBSOCKET].tls ? " over TLS" : "", s->listeners[WEBSOCKET].addr);
     while (!s->stopping) {
         /* with input or output held back or clients still leaving their
          * topics, only look for more input; block once everything is done */
@@ -900,7 +945,7 @@ int server_run(struct server *s)
         }
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
-            if (ptr == &s->listeners[PLAIN] || ptr == &s->listeners[TLS])
+            if (ptr >= (void *)s->listeners && ptr < (void *)(s->listeners + LISTENERS))
                 accept_clients(s, ptr);
             else if (ptr == &s->signal_fd)
                 read_signals(s);
@@ -946,6 +991,7 @@ void server_free(struct server *s)
     tls_server_free(s->tls);
     int fds[] = {s->listeners[PLAIN].fd,
                  s->listeners[TLS].fd,
+                 s->listeners[WEBSOCKET].fd,
                  s->signal_fd,
                  s->spare_fd,
                  s->tick_fd,

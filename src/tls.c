@@ -298,13 +298,19 @@ static void tls_free(struct transport *base)
     mqd_free(t);
 }
 
+static bool tls_handshaking(const struct transport *base)
+{
+    return !((const struct tls_transport *)base)->established;
+}
+
 static const struct transport_ops tls_ops = {
-    .name = "tls",
+    .name = "TLS",
     .read = tls_read,
     .writev = tls_writev,
     .events = tls_events,
     .buffered = tls_buffered,
     .why = tls_why,
+    .handshaking = tls_handshaking,
     .free = tls_free,
 };
 
@@ -326,12 +332,4 @@ struct transport *tls_transport_new(struct tls_server *s, int fd, const char *ad
     t->wants = EPOLLIN; /* the ClientHello */
     snprintf(t->addr, sizeof(t->addr), "%s", addr);
     return &t->base;
-}
-
-bool tls_handshaking(const struct transport *base)
-{
-    if (base->ops != &tls_ops)
-        return false;
-    const struct tls_transport *t = (const struct tls_transport *)base;
-    return !t->established;
 }

@@ -52,6 +52,12 @@ static const char *tcp_why(const struct transport *t)
     return NULL;
 }
 
+static bool tcp_handshaking(const struct transport *t)
+{
+    (void)t;
+    return false;
+}
+
 static void tcp_free(struct transport *t) { close(t->fd); }
 
 static const struct transport_ops tcp_ops = {
@@ -61,6 +67,7 @@ static const struct transport_ops tcp_ops = {
     .events = tcp_events,
     .buffered = tcp_buffered,
     .why = tcp_why,
+    .handshaking = tcp_handshaking,
     .free = tcp_free,
 };
 

@@ -54,3 +54,62 @@ bool utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+/* sequence_need: the length of the sequence a lead byte starts; 0 when it
+ * starts none */
+static size_t sequence_need(uint8_t b)
+{
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF)
+        return 2;
+    if (b >= 0xE0 && b <= 0xEF)
+        return 3;
+    if (b >= 0xF0 && b <= 0xF4)
+        return 4;
+    return 0;
+}
+
+/* cut_start: where the sequence cut by the end of the `len` bytes at p
+ * begins (len when none is cut) */
+static size_t cut_start(const uint8_t *p, size_t len)
+{
+    for (size_t back = 1; back <= 3 && back <= len; back++) {
+        uint8_t b = p[len - back];
+        if (is_continuation(b))
+            continue;
+        size_t need = sequence_need(b);
+        return need > back ? len - back : len;
+    }
+    return len;
+}
+
+bool utf8_stream_feed(struct utf8_stream *u, const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    while (u->n > 0 && len > 0) { /* finish the sequence carried over */
+        u->carry[u->n++] = *p++;
+        len--;
+        size_t need = sequence_need(u->carry[0]);
+        if (need == 0 || (u->n > 1 && !is_continuation(u->carry[u->n - 1])))
+            return false;
+        if (u->n == need) {
+            if (sequence_length(u->carry, need) != need)
+                return false;
+            u->n = 0;
+        }
+    }
+    size_t cut = cut_start(p, len);
+    if (!utf8_valid((const char *)p, cut))
+        return false;
+    memcpy(u->carry + u->n, p + cut, len - cut);
+    u->n += len - cut;
+    return true;
+}
+
+bool utf8_stream_end(struct utf8_stream *u)
+{
+    bool whole = u->n == 0;
+    u->n = 0;
+    return whole;
+}

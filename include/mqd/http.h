@@ -13,6 +13,7 @@
 #ifndef MQD_HTTP_H
 #define MQD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -43,6 +44,17 @@ enum http_parse {
  * the rest of the head. */
 enum http_parse http_parse_request(const char *data, size_t len, size_t max_head,
                                    struct http_request *req);
+
+/* http_header: the value of the header field `name` (any case) in the
+ * head at `data` that http_parse_request parsed into *req, its blanks
+ * trimmed, in *value and *len; how many such fields the head has (0: none,
+ * and *value is untouched; more than 1: *value is the first). */
+size_t http_header(const char *data, const struct http_request *req, const char *name,
+                   const char **value, size_t *len);
+
+/* http_has_token: whether the comma-separated list `value` (a Connection or
+ * Upgrade field) holds `token`, in any case. */
+bool http_has_token(const char *value, size_t len, const char *token);
 
 /* http_status_of: the status that answers a parse (any but MORE) of a request
  * for `path`, the one resource served: 200 for GET or HEAD of it, 404 for

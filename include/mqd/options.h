@@ -76,12 +76,15 @@ struct options {
     const char *tls_key;
     const char *tls_ca; /* NULL: no client CA */
     bool tls_verify_clients;
-    unsigned tls_handshake_timeout; /* seconds */
-    bool no_plain;                  /* TLS only */
-    const char *users;              /* --users FILE; NULL: no logins */
-    bool insecure;                  /* beyond loopback without --users */
-    const char *hash_password;      /* --hash-password NAME: print a line and exit */
-    bool hash_scrypt;               /* --hash-function scrypt */
+    unsigned tls_handshake_timeout;    /* seconds */
+    bool no_plain;                     /* TLS only */
+    const char *users;                 /* --users FILE; NULL: no logins */
+    struct options_endpoint websocket; /* --websocket ADDR:PORT */
+    bool websocket_tls;                /* wss:// */
+    const char *websocket_origins;     /* NULL: the same origin only */
+    bool insecure;                     /* beyond loopback without --users */
+    const char *hash_password;         /* --hash-password NAME: print a line and exit */
+    bool hash_scrypt;                  /* --hash-function scrypt */
     bool help;
     bool version;
     struct options_text *file_texts; /* owned; see options_free */

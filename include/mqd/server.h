@@ -42,10 +42,13 @@ struct server_config {
     unsigned tls_port;                  /* 0: a free port */
     const char *tls_cert, *tls_key, *tls_ca;
     bool tls_verify_clients;
-    unsigned tls_handshake_timeout; /* seconds */
-    bool no_plain;                  /* no plain listener */
-    const char *users;              /* --users FILE (auth.h); NULL: no logins */
-    struct log *log;                /* SIGHUP reopens its file, if it has one */
+    unsigned tls_handshake_timeout;       /* seconds */
+    bool no_plain;                        /* no plain listener */
+    const char *users;                    /* --users FILE (auth.h); NULL: no logins */
+    const struct net_endpoint *websocket; /* NULL: no WebSocket listener (ws.h) */
+    bool websocket_tls;                   /* wss:// with the TLS files */
+    const char *websocket_origins;        /* NULL: the same origin only */
+    struct log *log;                      /* SIGHUP reopens its file, if it has one */
 };
 
 struct server;

@@ -7,7 +7,7 @@
  * handshake happens inside the transport's first reads (and writes): until
  * it is done, a read says EAGAIN and the transport asks the loop for the
  * events the library waits for. The caller puts a deadline on it
- * (tls_handshaking tells whether it is still under way).
+ * (transport_handshaking tells whether it is still under way).
  *
  * A handshake that fails is logged once a second at most (WARN, with the
  * peer's address and the library's reason), with a count of those held
@@ -58,8 +58,5 @@ void tls_server_free(struct tls_server *s);
  * non-blocking socket `fd` from `addr` (for logs), which it owns from then
  * on; NULL when out of memory (the caller still owns `fd`). */
 struct transport *tls_transport_new(struct tls_server *s, int fd, const char *addr);
-
-/* tls_handshaking: whether `t` (a TLS transport) is still in its handshake. */
-bool tls_handshaking(const struct transport *t);
 
 #endif

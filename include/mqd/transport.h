@@ -23,6 +23,9 @@
  *   - buffered: whether a read would return bytes without the socket
  *     becoming readable (data decoded but not yet read): the loop must
  *     read again before it waits. False for plain TCP.
+ *   - handshaking: whether the transport is still in its handshake (TLS's,
+ *     a WebSocket upgrade): the caller puts a deadline on it. False for
+ *     plain TCP.
  *   - why: after a failure, the transport's own words for it (TLS: the
  *     library's reason), or NULL when strerror(errno) says it all.
  *   - free: closes the socket and frees the transport.
@@ -41,12 +44,13 @@
 struct transport;
 
 struct transport_ops {
-    const char *name; /* "tcp", "tls": for logs */
+    const char *name; /* "tcp", "TLS", "WebSocket": for logs */
     ssize_t (*read)(struct transport *t, void *buf, size_t len);
     ssize_t (*writev)(struct transport *t, const struct iovec *iov, size_t n);
     uint32_t (*events)(const struct transport *t);
     bool (*buffered)(const struct transport *t);
     const char *(*why)(const struct transport *t);
+    bool (*handshaking)(const struct transport *t);
     void (*free)(struct transport *t);
 };
 
@@ -73,6 +77,11 @@ static inline uint32_t transport_events(const struct transport *t) { return t->o
 static inline bool transport_buffered(const struct transport *t) { return t->ops->buffered(t); }
 
 static inline const char *transport_why(const struct transport *t) { return t->ops->why(t); }
+
+static inline bool transport_handshaking(const struct transport *t)
+{
+    return t->ops->handshaking(t);
+}
 
 static inline void transport_free(struct transport *t) { t->ops->free(t); }
 

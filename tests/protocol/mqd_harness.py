@@ -100,6 +100,12 @@ def metric(server, series):
     raise AssertionError(f"no {series} in the metrics")
 
 
+# MQD_CLIENT_TRANSPORT=websocket: every Server also listens for WebSocket
+# (--websocket 0) and server.client() speaks it (ws_client.WsLineClient), so
+# the core suites run over WebSocket unchanged (CTest protocol_websocket)
+OVER_WEBSOCKET = os.environ.get("MQD_CLIENT_TRANSPORT") == "websocket"
+
+
 class Server:
     """One mqd process on a free loopback port."""
 
@@ -125,6 +131,9 @@ class Server:
         # below info the start is not logged: then readiness is a connect
         self.quiet = any(a in ("--log-level=warn", "--log-level=error", "warn", "error")
                          for a in args)
+        self.ws_port = None
+        if OVER_WEBSOCKET and not self.quiet:
+            args = (*args, "--websocket", "0")
         for _ in range(5):
             self.port = free_port()
             # "{port}" in an argument puts the port there instead of --port
@@ -191,7 +200,19 @@ class Server:
             assert time.monotonic() < deadline, f"{what} never held:\n{self.stderr()}"
             time.sleep(0.01)
 
+    def websocket_port(self):
+        """The port the log says --websocket listens on."""
+        if self.ws_port is None:
+            for line in self.stderr().splitlines():
+                if "listening for WebSocket" in line:
+                    self.ws_port = int(line.rsplit(":", 1)[1])
+        assert self.ws_port is not None, self.stderr()
+        return self.ws_port
+
     def client(self):
+        if OVER_WEBSOCKET and not self.quiet:
+            from ws_client import WsLineClient
+            return WsLineClient(self.websocket_port())
         return Client(self.port)
 
     def rss_kib(self):

@@ -163,11 +163,13 @@ def test_the_example_file_uncommented_starts_a_server(start, tmp_path):
     settings = re.sub(r"^log-file .*$", f"log-file {log}", settings, flags=re.M)
     settings = re.sub(r"^port .*$", "port {port}", settings, flags=re.M)
     settings = re.sub(r"^metrics .*$", "metrics 127.0.0.1:0", settings, flags=re.M)
+    settings = re.sub(r"^websocket .*$", "websocket 127.0.0.1:0", settings, flags=re.M)
     # the TLS and users lines name files this machine has not got
     # (test_tls.py and test_auth.py run them)
     settings = re.sub(r"^(tls-|no-plain |users ).*$", "", settings, flags=re.M)
     assert settings.count("\nport {port}\n") == 1
     assert settings.count("\nmetrics 127.0.0.1:0\n") == 1
+    assert settings.count("\nwebsocket 127.0.0.1:0\n") == 1
     server = start(config=settings, log_file=str(log))
     c = server.client()
     subscribe(c, "t")

@@ -266,6 +266,36 @@ static void dates_are_imf_fixdates(void **state)
     assert_non_null(strstr(out, "\r\nDate: Sun, 31 Dec 2023 23:59:59 GMT\r\n"));
 }
 
+static void header_fields_are_found_by_name(void **state)
+{
+    (void)state;
+    const char head[] = "\r\nGET /ws HTTP/1.1\r\nHost: h\r\nupgrade:  WebSocket \r\n"
+                        "Connection: keep-alive, Upgrade\r\nX-Two: a\r\nx-two: b\r\n"
+                        "Empty:\r\n\r\nUpgrade: not-in-the-head\r\n";
+    struct http_request req;
+    assert_int_equal(http_parse_request(head, sizeof(head) - 1, HTTP_MAX_HEAD, &req),
+                     HTTP_PARSE_DONE);
+    const char *v = NULL;
+    size_t len = 0;
+    assert_int_equal(http_header(head, &req, "Upgrade", &v, &len), 1);
+    assert_int_equal(len, 9);
+    assert_memory_equal(v, "WebSocket", 9);
+    assert_int_equal(http_header(head, &req, "x-two", &v, &len), 2);
+    assert_memory_equal(v, "a", len);
+    assert_int_equal(http_header(head, &req, "empty", &v, &len), 1);
+    assert_int_equal(len, 0);
+    assert_int_equal(http_header(head, &req, "Missing", &v, &len), 0);
+    assert_int_equal(http_header(head, &req, "GET /ws HTTP/1.1", &v, &len), 0);
+    assert_int_equal(http_header(head, &req, "Host", &v, &len), 1);
+    assert_int_equal(http_header(head, &req, "Connection", &v, &len), 1);
+    assert_true(http_has_token(v, len, "upgrade"));
+    assert_true(http_has_token(v, len, "Keep-Alive"));
+    assert_false(http_has_token(v, len, "upgrad"));
+    assert_false(http_has_token(v, len, "keep-alive, Upgrade"));
+    assert_false(http_has_token("", 0, "upgrade"));
+    assert_true(http_has_token(" , upgrade ,", 12, "upgrade"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +314,7 @@ int main(void)
         cmocka_unit_test(reasons),
         cmocka_unit_test(a_response_head),
         cmocka_unit_test(dates_are_imf_fixdates),
+        cmocka_unit_test(header_fields_are_found_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

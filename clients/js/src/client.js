@@ -1,6 +1,6 @@
 // The protocol side of the client: commands, reply matching, delivery routing
 // and errors. It knows nothing of sockets: it talks to a transport, so the same
-// Client serves over TCP (tcp.js) and, once mqd speaks it, over WebSocket.
+// Client serves over TCP (tcp.js, Node) and WebSocket (websocket.js, browsers).
 //
 // A transport carries whole lines, one protocol line each way, without their
 // terminators:
@@ -106,6 +106,16 @@ export class Client {
     };
     if (cache !== undefined && cache !== null) command.cache = checkBoolean('cache', cache);
     await this.#call(command);
+  }
+
+  /**
+   * Logs in as `user` on a server run with --users. Rejects with a
+   * CommandError whose reason is "Authentication failed" (the same for an
+   * unknown user and a wrong password; the server closes the connection
+   * after the third) or "Authentication not enabled".
+   */
+  async auth(user, password) {
+    await this.#call({ command: 'auth', user: checkText('user', user), password: checkText('password', password) });
   }
 
   /**

@@ -122,11 +122,13 @@ export class TcpTransport {
  * Connects to mqd over TCP. Resolves to a Client; rejects with the system's
  * error when nobody listens (code 'ECONNREFUSED', ...), or a TimeoutError
  * when the connection is not made within `timeout` milliseconds (also the
- * client's timeout for replies; null for no limit).
+ * client's timeout for replies; null for no limit). With `user` and
+ * `password` it logs in first (server run with --users), and rejects with
+ * the server's CommandError when the login is refused.
  */
-export async function connect({ host = DEFAULT_HOST, port = DEFAULT_PORT, timeout = DEFAULT_TIMEOUT } = {}) {
+export async function connect({ host = DEFAULT_HOST, port = DEFAULT_PORT, timeout = DEFAULT_TIMEOUT, user, password } = {}) {
   checkTimeout(timeout);
-  return new Promise((resolve, reject) => {
+  const client = await new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const limit = timeoutMs(timeout);
     const timer = limit === null ? null : setTimeout(() => {
@@ -144,4 +146,13 @@ export async function connect({ host = DEFAULT_HOST, port = DEFAULT_PORT, timeou
       resolve(new Client(new TcpTransport(socket), { timeout }));
     });
   });
+  if (user !== undefined || password !== undefined) {
+    try {
+      await client.auth(user, password);
+    } catch (error) {
+      await client.close().catch(() => {});
+      throw error;
+    }
+  }
+  return client;
 }

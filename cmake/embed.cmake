@@ -1,0 +1,25 @@
+# Writes OUT, a C file defining web_files[] (include/mqd/web.h) from FILES,
+# a list of "url=path=media type" entries (all text, served as UTF-8),
+# each file's bytes as an array.
+# Run by the build (cmake -P) whenever one of the files changes.
+set(body "#include \"mqd/web.h\"\n\n")
+set(table "")
+set(n 0)
+foreach(entry IN LISTS FILES)
+  string(REPLACE "=" ";" parts "${entry}")
+  list(GET parts 0 url)
+  list(GET parts 1 path)
+  list(GET parts 2 type)
+  file(READ "${path}" hex HEX)
+  string(LENGTH "${hex}" hex_len)
+  math(EXPR len "${hex_len} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "((0x..,){16})" "\\1\n    " bytes "${bytes}")
+  string(APPEND body "static const unsigned char file_${n}[] = {\n    ${bytes}0};\n")
+  string(APPEND table "    {\"${url}\", \"${type}; charset=utf-8\", file_${n}, ${len}},\n")
+  math(EXPR n "${n} + 1")
+endforeach()
+string(APPEND body "\nconst struct web_file web_files[] = {\n${table}};\n")
+string(APPEND body "const size_t web_file_count = ${n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
