@@ -41,22 +41,35 @@ install_missing_packages() {
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 }
 
+# build [TARGET]: configures and builds everything, or only TARGET, quietly
+# (the compiler's output is shown only when the build fails)
 build() {
     install_missing_packages
     cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
-    cmake --build "$BUILD_DIR" -j "$(nproc)"
+    local log
+    log=$(mktemp)
+    if ! cmake --build "$BUILD_DIR" -j "$(nproc)" ${1:+--target "$1"} >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
 }
 
 case "${1:-}" in
     run)
         shift
-        build
+        build mqd
         exec "$BUILD_DIR/mqd" "$@"
         ;;
     test)
         PACKAGES+=("${TEST_PACKAGES[@]}")
         build
-        ctest --test-dir "$BUILD_DIR" --output-on-failure
+        status=0
+        ctest --test-dir "$BUILD_DIR" --output-on-failure || status=$?
+        echo "tests run, by suite:"
+        python3 tools/test_summary.py "$BUILD_DIR/Testing/Temporary/LastTest.log"
+        exit $status
         ;;
     build)
         build

@@ -2,7 +2,7 @@
 # bench/run.sh: mqd against Redis and NATS, same machine, same run; writes docs/BENCHMARKS.md.
 #
 #   bench/run.sh           every scenario, each cell three times, servers interleaved
-#   bench/run.sh --quick   each cell once, 2 seconds (to try it out)
+#   bench/run.sh --quick   each cell once, 2 seconds, printed only (to try it out)
 #
 # Builds a Release mqd in build-bench/ and installs what is missing (the build
 # tools through dev.sh, redis-server and nats-server).

@@ -545,3 +545,71 @@ def test_the_man_page_has_every_option_and_the_version():
                          options_section, re.M), option
     _, version, _ = run_cli(None, "--version")
     assert f'"{version.decode().strip()}"' in page.splitlines()[0]
+
+
+# -- TLS and logins ----------------------------------------------------------
+
+def test_tls_checks_the_server_and_talks(tmp_path):
+    pytest.importorskip("cryptography.x509")
+    from tls_certs import make_pki
+    pki = make_pki(tmp_path)
+    server = Server("--tls-port", "0", "--tls-cert", str(pki / "server.pem"),
+                    "--tls-key", str(pki / "server.key"), "--no-plain")
+    port = next(int(line.rsplit(":", 1)[1]) for line in server.stderr().splitlines()
+                if "listening for TLS" in line)
+    base = [CLI, "-p", str(port), "--tls", "--tls-ca", str(pki / "ca.pem")]
+    sub = subprocess.Popen([*base, "sub", "secure", "--count", "2"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=cli_env())
+    time.sleep(0.5)
+    pub = subprocess.run([*base, "pub", "secure"], input=b"one\ntwo\n", capture_output=True,
+                         timeout=TIMEOUT, env=cli_env())
+    assert pub.returncode == 0, pub.stderr
+    out, err = sub.communicate(timeout=TIMEOUT)
+    assert (sub.returncode, out) == (0, b"one\ntwo\n"), err
+    # an unknown CA fails the handshake, with the reason
+    p = subprocess.run([CLI, "-p", str(port), "--tls", "pub", "t", "m"], capture_output=True,
+                       timeout=TIMEOUT, env=cli_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 1
+    assert b"TLS handshake with 127.0.0.1:" in p.stderr and b"certificate" in p.stderr
+    # raw over TLS: the end of stdin ends the session cleanly
+    p = subprocess.run([*base, "raw"], input=b'{"command":"subscribe","topic":"x"}\n',
+                       capture_output=True, timeout=TIMEOUT, env=cli_env())
+    assert p.returncode == 0 and b'"success":\ttrue' in p.stdout, p.stderr   # pretty-printed
+
+
+def test_a_user_logs_in_from_a_password_file(tmp_path):
+    import base64
+    import hashlib
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", b"s3cret pw", salt, 1000)
+    b64 = lambda b: base64.b64encode(b).decode().rstrip("=")   # noqa: E731
+    (tmp_path / "users").write_text(
+        f"ann $pbkdf2-sha256$i=1000${b64(salt)}${b64(digest)} publish=t subscribe=t\n")
+    (tmp_path / "pw").write_text("s3cret pw\n")
+    (tmp_path / "bad").write_text("wrong\n")
+    server = Server("--users", str(tmp_path / "users"))
+    status, _, err = run_cli(server, "--user", "ann", "--password-file", str(tmp_path / "pw"),
+                             "pub", "t", "hello")
+    assert status == 0, err
+    status, _, err = run_cli(server, "pub", "t", "hello")
+    assert status == 3 and "Authentication required" in err
+    status, _, err = run_cli(server, "--user", "ann", "--password-file", str(tmp_path / "bad"),
+                             "pub", "t", "hello")
+    assert status == 1 and "login as ann refused: Authentication failed" in err
+    status, _, err = run_cli(server, "--user", "ann", "--password-file",
+                             str(tmp_path / "missing"), "pub", "t", "x")
+    assert status == 1 and "cannot read the password from" in err
+    status, _, err = run_cli(server, "--user", "ann", "--password-file", str(tmp_path / "pw"),
+                             "pub", "other", "x")
+    assert status == 3 and "Permission denied" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tls-ca", "x"], "--tls-ca, --tls-cert and --tls-key need --tls"),
+    (["--tls", "--tls-cert", "x"], "--tls-cert and --tls-key go together"),
+    (["--user", "ann"], "--user and --password-file go together"),
+    (["--password-file", "f"], "--user and --password-file go together"),
+])
+def test_connection_options_that_need_one_another(args, message):
+    status, _, err = run_cli(None, *args, "pub", "t", "m")
+    assert status == 2 and message in err

@@ -12,6 +12,12 @@ enum {
     OPT_COUNT,
     OPT_FORMAT,
     OPT_ONE,
+    OPT_TLS,
+    OPT_TLS_CA,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_USER,
+    OPT_PASSWORD_FILE,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -24,6 +30,12 @@ static const struct option LONG_OPTIONS[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"one", no_argument, NULL, OPT_ONE},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"user", required_argument, NULL, OPT_USER},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -158,6 +170,12 @@ static enum args_status take_option(struct parse *p, int id, int argc, char *arg
                    ? ARGS_OK
                    : fail(p, "invalid --format (msg, json or index)", optarg);
     case OPT_ONE: a->pub.one = true; return ARGS_OK;
+    case OPT_TLS: a->at.tls = true; return ARGS_OK;
+    case OPT_TLS_CA: a->at.tls_ca = optarg; return ARGS_OK;
+    case OPT_TLS_CERT: a->at.tls_cert = optarg; return ARGS_OK;
+    case OPT_TLS_KEY: a->at.tls_key = optarg; return ARGS_OK;
+    case OPT_USER: a->at.user = optarg; return *optarg ? ARGS_OK : fail(p, "invalid user", optarg);
+    case OPT_PASSWORD_FILE: a->at.password_file = optarg; return ARGS_OK;
     case ':': return bad_option(p, argc, argv, true);
     default: return bad_option(p, argc, argv, false);
     }
@@ -174,6 +192,23 @@ static enum args_status check_options(struct parse *p)
         }
     }
     return ARGS_OK;
+}
+
+/* check_endpoint: the TLS and login options that need one another */
+static enum args_status check_endpoint(struct parse *p)
+{
+    const struct endpoint *at = &p->a->at;
+    const char *why = NULL;
+    if ((at->tls_ca || at->tls_cert || at->tls_key) && !at->tls)
+        why = "--tls-ca, --tls-cert and --tls-key need --tls";
+    else if (!at->tls_cert != !at->tls_key)
+        why = "--tls-cert and --tls-key go together";
+    else if (!at->user != !at->password_file)
+        why = "--user and --password-file go together";
+    if (!why)
+        return ARGS_OK;
+    snprintf(p->err, p->err_size, "%s", why);
+    return ARGS_ERROR;
 }
 
 /* take_operands: the command's own arguments, `n` of them at `v` */
@@ -219,7 +254,7 @@ static enum args_status take_command(struct parse *p, const char *name)
 enum args_status args_parse(int argc, char *argv[], struct cli_args *a, char *err, size_t err_size)
 {
     memset(a, 0, sizeof(*a));
-    a->at = (struct endpoint){DIAL_DEFAULT_HOST, DIAL_DEFAULT_PORT};
+    a->at = (struct endpoint){.host = DIAL_DEFAULT_HOST, .port = DIAL_DEFAULT_PORT};
     a->sub.cache = a->pub.cache = true;
     struct parse p = {.a = a, .err = err, .err_size = err_size};
     opterr = 0; /* its messages are not ours: one line, then the usage */
@@ -235,17 +270,20 @@ enum args_status args_parse(int argc, char *argv[], struct cli_args *a, char *er
         snprintf(err, err_size, "no command given");
         return ARGS_ERROR;
     }
-    if (take_command(&p, argv[optind]) != ARGS_OK || check_options(&p) != ARGS_OK)
+    if (take_command(&p, argv[optind]) != ARGS_OK || check_options(&p) != ARGS_OK ||
+        check_endpoint(&p) != ARGS_OK)
         return ARGS_ERROR;
     return take_operands(&p, argv + optind + 1, argc - optind - 1);
 }
 
 void args_usage(FILE *f)
 {
-    fputs("Usage: mqd-cli [-H HOST] [-p PORT] sub TOPIC... [--last-seen N] [--no-cache]\n"
-          "                                   [--count N] [--format msg|json|index]\n"
-          "       mqd-cli [-H HOST] [-p PORT] pub TOPIC [MSG] [--one] [--no-cache]\n"
-          "       mqd-cli [-H HOST] [-p PORT] raw\n"
+    fputs("Usage: mqd-cli [CONNECTION] sub TOPIC... [--last-seen N] [--no-cache]\n"
+          "                            [--count N] [--format msg|json|index]\n"
+          "       mqd-cli [CONNECTION] pub TOPIC [MSG] [--one] [--no-cache]\n"
+          "       mqd-cli [CONNECTION] raw\n"
+          "CONNECTION: [-H HOST] [-p PORT] [--tls [--tls-ca FILE]\n"
+          "            [--tls-cert FILE --tls-key FILE]] [--user U --password-file F]\n"
           "A command-line client of mqd, the publish/subscribe server.\n"
           "\n"
           "Commands:\n"
@@ -259,6 +297,13 @@ void args_usage(FILE *f)
           "Options:\n"
           "  -H, --host HOST     server name or address (default 127.0.0.1)\n"
           "  -p, --port PORT     server port (default 7000)\n"
+          "  --tls               speak TLS (to mqd's --tls-port), checking the\n"
+          "                      server's certificate and name\n"
+          "  --tls-ca FILE       the CAs to check it with (default: the system's)\n"
+          "  --tls-cert FILE, --tls-key FILE\n"
+          "                      a client certificate and its key\n"
+          "  --user U            log in as U (a server run with --users)\n"
+          "  --password-file F   with --user: the password is F's first line\n"
           "  --last-seen N       sub: replay only cached messages with an index above N\n"
           "                      (default: replay them all)\n"
           "  --no-cache          sub: replay no cached message;\n"

@@ -1,7 +1,8 @@
 /*
  * args: mqd-cli's command line.
  *
- *   mqd-cli [-H HOST] [-p PORT] COMMAND [ARGS...]
+ *   mqd-cli [-H HOST] [-p PORT] [--tls ...] [--user U --password-file F]
+ *           COMMAND [ARGS...]
  *
  * Options may stand anywhere, before or after the command; "--" ends them,
  * for a topic or message that starts with '-'. An option that another

@@ -2,13 +2,13 @@
  * dial: where the server is, and the connection to it.
  *
  * struct endpoint holds everything needed to reach and open a session with
- * a server. Today that is a host and a port over plain TCP; once mqd has TLS
- * and users, their settings (--tls ..., --user, --password-file) belong here,
- * and the handshake and login in dial(), so that no command has to change.
+ * a server: a host and a port, TLS (link.h does the handshake) and a user
+ * (session.h logs in), so that no command has to know of them.
  */
 #ifndef MQD_CLI_DIAL_H
 #define MQD_CLI_DIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define DIAL_DEFAULT_HOST "127.0.0.1"
@@ -17,6 +17,12 @@
 struct endpoint {
     const char *host; /* a name or a numeric IPv4 or IPv6 address */
     const char *port; /* decimal, 1 to 65535 */
+    bool tls;
+    const char *tls_ca;   /* NULL: the system's CAs */
+    const char *tls_cert; /* a client certificate, with tls_key */
+    const char *tls_key;
+    const char *user;          /* NULL: no login */
+    const char *password_file; /* its first line is the user's password */
 };
 
 /* dial: a connected TCP socket to `at`, non-blocking and with Nagle's

@@ -75,7 +75,7 @@ static int shut_when_sent(struct raw *raw)
     if (raw->shut || !raw->input_ended || session_pending(&raw->s) || raw->s.state != SESSION_OPEN)
         return CLI_GO_ON;
     raw->shut = true;
-    if (shutdown(raw->s.fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+    if (link_shutdown_write(&raw->s.link) < 0 && errno != ENOTCONN) {
         report("shutdown: %s", strerror(errno));
         return CLI_FAILED;
     }

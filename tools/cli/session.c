@@ -4,10 +4,71 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* read_password: the first line of the file, without its line end; NULL
+ * once reported why not */
+static char *read_password(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    if (!f || getline(&line, &cap, f) < 0) {
+        report("cannot read the password from %s: %s", path, f ? "it is empty" : strerror(errno));
+        if (f)
+            fclose(f);
+        free(line);
+        return NULL;
+    }
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    return line;
+}
+
+/* login_reply: the reply to the auth command, the first line to come */
+static int login_reply(void *ctx, char *line, size_t len)
+{
+    const struct endpoint *at = ctx;
+    struct wire_line l;
+    if (wire_parse(line, len, &l) == WIRE_SUCCESS)
+        return CLI_OK;
+    report("login as %s refused: %s", at->user,
+           l.kind == WIRE_FAILURE || l.kind == WIRE_TURNED_AWAY ? l.reason : line);
+    return CLI_FAILED;
+}
+
+/* login: the auth command, and its reply awaited */
+static int login(struct session *s, const struct endpoint *at)
+{
+    char *password = read_password(at->password_file);
+    if (!password)
+        return CLI_FAILED;
+    char *line = wire_auth(at->user, password);
+    explicit_bzero(password, strlen(password));
+    free(password);
+    int rc = line ? session_queue(s, line, strlen(line)) : CLI_FAILED;
+    if (line) {
+        explicit_bzero(line, strlen(line));
+        free(line);
+    } else {
+        report("out of memory");
+    }
+    while (rc == CLI_OK) {
+        bool other;
+        if (session_wait(s, -1, &other) != CLI_GO_ON)
+            return CLI_FAILED;
+        int got = session_each_line(s, login_reply, (void *)at);
+        if (got != CLI_GO_ON)
+            return got;
+        if (s->state != SESSION_OPEN)
+            return session_report_end(s);
+    }
+    return rc;
+}
 
 int session_open(struct session *s, const struct endpoint *at)
 {
@@ -15,20 +76,17 @@ int session_open(struct session *s, const struct endpoint *at)
     memset(s, 0, sizeof(*s));
     buffer_init(&s->in);
     buffer_init(&s->out);
-    s->fd = dial(at, err, sizeof(err));
-    if (s->fd < 0) {
+    if (link_open(&s->link, at, err, sizeof(err)) < 0) {
         report("%s", err);
         return CLI_FAILED;
     }
     s->state = SESSION_OPEN;
-    return CLI_OK;
+    return at->user ? login(s, at) : CLI_OK;
 }
 
 void session_close(struct session *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
+    link_close(&s->link);
     buffer_free(&s->in);
     buffer_free(&s->out);
 }
@@ -91,7 +149,7 @@ static void lose(struct session *s, int error)
 static void flush(struct session *s)
 {
     while (s->out.len && s->state == SESSION_OPEN) {
-        ssize_t n = send(s->fd, s->out.data + s->out.start, s->out.len, MSG_NOSIGNAL);
+        ssize_t n = link_write(&s->link, s->out.data + s->out.start, s->out.len);
         if (n >= 0)
             buffer_drop(&s->out, (size_t)n);
         else if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -101,20 +159,32 @@ static void flush(struct session *s)
     }
 }
 
+/* fill: reads what has come; through TLS, until the library holds nothing
+ * more (poll(2) cannot see what it decoded) */
 static void fill(struct session *s)
 {
-    ssize_t n = buffer_read(&s->in, s->fd);
-    if (n == 0)
-        s->state = SESSION_CLOSED;
-    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        lose(s, errno);
+    char chunk[64 * 1024];
+    do {
+        ssize_t n = link_read(&s->link, chunk, sizeof(chunk));
+        if (n > 0 && buffer_append(&s->in, chunk, (size_t)n) < 0)
+            lose(s, ENOMEM);
+        else if (n == 0)
+            s->state = SESSION_CLOSED;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            lose(s, errno);
+        if (n <= 0)
+            return;
+    } while (s->state == SESSION_OPEN);
 }
 
 /* pump: writes and reads what poll(2) said is ready */
 static void pump(struct session *s, short revents)
 {
-    if (revents & POLLOUT)
+    if (revents & POLLOUT) {
         flush(s);
+        if (s->link.want_write) /* a TLS read waited to write */
+            revents |= POLLIN;
+    }
     /* POLLHUP and POLLERR too: the read says what happened */
     if (s->state == SESSION_OPEN && (revents & (POLLIN | POLLHUP | POLLERR)))
         fill(s);
@@ -122,8 +192,9 @@ static void pump(struct session *s, short revents)
 
 int session_wait(struct session *s, int other, bool *other_ready)
 {
-    short events = (short)(POLLIN | (s->out.len ? POLLOUT : 0));
-    struct pollfd fds[2] = {{s->state == SESSION_OPEN ? s->fd : -1, events, 0}, {other, POLLIN, 0}};
+    short events = (short)(POLLIN | (s->out.len || s->link.want_write ? POLLOUT : 0));
+    struct pollfd fds[2] = {{s->state == SESSION_OPEN ? s->link.fd : -1, events, 0},
+                            {other, POLLIN, 0}};
     *other_ready = false;
     if (poll(fds, 2, -1) < 0) {
         if (errno == EINTR)

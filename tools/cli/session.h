@@ -14,6 +14,7 @@
 
 #include "buffer.h"
 #include "dial.h"
+#include "link.h"
 #include "wire.h"
 
 enum session_state {
@@ -23,7 +24,7 @@ enum session_state {
 };
 
 struct session {
-    int fd;
+    struct link link;
     enum session_state state;
     int error;
     struct buffer in;            /* from the server, not taken yet */
@@ -32,8 +33,9 @@ struct session {
     unsigned long long replies;  /* of those, answered */
 };
 
-/* session_open: connects to `at`. CLI_OK, or CLI_FAILED once it has
- * reported why. */
+/* session_open: connects to `at` (TLS as it says) and, with a user, logs
+ * in, waiting for the reply. CLI_OK, or CLI_FAILED once it has reported
+ * why (a refused login: "login as USER refused: REASON"). */
 int session_open(struct session *s, const struct endpoint *at);
 
 void session_close(struct session *s);

@@ -80,6 +80,18 @@ char *wire_send(const char *topic, const char *msg, bool one, bool cache)
     return to_line(c);
 }
 
+char *wire_auth(const char *user, const char *password)
+{
+    cJSON *c = cJSON_CreateObject();
+    if (c && (!cJSON_AddStringToObject(c, "command", "auth") ||
+              !cJSON_AddStringToObject(c, "user", user) ||
+              !cJSON_AddStringToObject(c, "password", password))) {
+        cJSON_Delete(c);
+        c = NULL;
+    }
+    return to_line(c);
+}
+
 /* string_of: the string value of `key` in `object`, or NULL. Case-sensitive:
  * cJSON_GetObjectItem would take "Topic" for "topic". */
 static const char *string_of(const cJSON *object, const char *key)

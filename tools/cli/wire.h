@@ -29,6 +29,10 @@ char *wire_subscribe(const char *topic, const int64_t *last_seen, bool cache);
  * with "cache": false unless `cache`; as wire_subscribe. */
 char *wire_send(const char *topic, const char *msg, bool one, bool cache);
 
+/* wire_auth: the auth command of `user` with `password` (a server run with
+ * --users), as the others. */
+char *wire_auth(const char *user, const char *password);
+
 enum wire_kind {
     WIRE_SUCCESS,     /* {"success": true} */
     WIRE_FAILURE,     /* {"success": false, "reason": ...}: a command was refused */
