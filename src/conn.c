@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 struct conn *conn_new(struct conn_env *env, int fd, const char *addr)
@@ -210,6 +211,13 @@ static void reply(struct conn *c, enum proto_reply r)
     (void)conn_deliver(c, proto_reply(r)); /* when it cannot, the conn is closed */
 }
 
+/* written_out: nothing is left to write, in its queue or in its transport
+ * (which may gather what it took: TLS records) */
+static bool written_out(const struct conn *c)
+{
+    return outq_empty(&c->out) && !(transport_events(c->tr) & EPOLLOUT);
+}
+
 /* start_draining: no more input; the conn leaves its topics at once and goes
  * when what it was already sent has been written. */
 static void start_draining(struct conn *c)
@@ -217,7 +225,7 @@ static void start_draining(struct conn *c)
     c->draining = true;
     leave_broker(c);
     framer_reset(&c->framer);
-    if (outq_empty(&c->out))
+    if (written_out(c))
         conn_close(c, "done");
     else
         sched_want_flush(&c->env->sched, c);
@@ -538,7 +546,7 @@ enum outq_status conn_flush(struct conn *c)
     }
     if (status == OUTQ_ERROR)
         conn_failed(c, errno);
-    else if (status == OUTQ_EMPTY && c->draining)
+    else if (status == OUTQ_EMPTY && c->draining && written_out(c))
         conn_close(c, "done");
     return status;
 }

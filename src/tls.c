@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,10 +18,14 @@
 /* what one writev gathers, written one record (RECORD_MAX) at a time */
 #define GATHER_MAX (64 * 1024)
 #define RECORD_MAX (16 * 1024)
+/* records gathered before a send must go first: a gather's worth and one
+ * record more */
+#define OUT_MAX (GATHER_MAX + RECORD_MAX + 1024)
 
 struct tls_server {
     struct tls_config config;
     SSL_CTX *ctx;
+    BIO_METHOD *gather; /* the write side of every connection (gather_write) */
     struct log_limit failures; /* handshakes that failed, one WARN a second */
 };
 
@@ -34,6 +39,11 @@ struct tls_transport {
                        * inside is a record not whole yet, not bytes to read */
     bool failed_in_handshake;
     bool fatal; /* a failure after which no close_notify may be sent */
+    /* records made and not yet sent: the BIO gathers a pass's records so
+     * that they leave in one send(), not one each */
+    char *out;
+    size_t out_len, out_off;
+    int out_errno; /* a send that failed */
     char addr[64];
     char why[WHY_LEN];
 };
@@ -135,6 +145,95 @@ static void warn_if_readable(const struct tls_config *c)
                  (unsigned)(st.st_mode & 0777));
 }
 
+/* send_out: sends what the records gathered; 1 when all went, 0 when the
+ * socket is full, -1 when it failed (out_errno) */
+static int send_out(struct tls_transport *t)
+{
+    while (t->out_off < t->out_len) {
+        ssize_t n = send(t->base.fd, t->out + t->out_off, t->out_len - t->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            t->out_off += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        } else if (n < 0 && errno != EINTR) {
+            t->out_errno = errno;
+            return -1;
+        }
+    }
+    mqd_free(t->out); /* an idle connection keeps no buffer */
+    t->out = NULL;
+    t->out_len = t->out_off = 0;
+    return 1;
+}
+
+/* gather_write: the library's records, kept to be sent together; when the
+ * buffer is full and the socket takes nothing, the library is told to retry */
+static int gather_write(BIO *b, const char *data, int len)
+{
+    struct tls_transport *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (t->out_errno) {
+        errno = t->out_errno;
+        return -1;
+    }
+    if (t->out_len + (size_t)len > OUT_MAX && send_out(t) == 0) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    if (t->out_errno)
+        return -1;
+    if (t->out_off > 0) { /* what went is dropped from the front */
+        memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
+        t->out_len -= t->out_off;
+        t->out_off = 0;
+    }
+    char *grown = mqd_realloc(t->out, t->out_len + (size_t)len);
+    if (!grown)
+        return -1; /* out of memory: the connection fails */
+    memcpy(grown + t->out_len, data, (size_t)len);
+    t->out = grown;
+    t->out_len += (size_t)len;
+    return len;
+}
+
+static long gather_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    struct tls_transport *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: { /* the end of a handshake flight */
+        BIO_clear_retry_flags(b);
+        int sent = send_out(t);
+        if (sent == 0)
+            BIO_set_retry_write(b);
+        return sent > 0 ? 1 : sent;
+    }
+    case BIO_CTRL_WPENDING: return (long)(t->out_len - t->out_off);
+    case BIO_CTRL_PENDING: return 0;
+    default: return 0;
+    }
+}
+
+static int gather_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+/* new_gather_method: the BIO kind of gather_write */
+static BIO_METHOD *new_gather_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mqd gather");
+    if (m && (!BIO_meth_set_write(m, gather_write) || !BIO_meth_set_ctrl(m, gather_ctrl) ||
+              !BIO_meth_set_create(m, gather_create))) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 struct tls_server *tls_server_new(const struct tls_config *config, char *err, size_t err_len)
 {
     struct tls_server *s = mqd_calloc(1, sizeof(*s));
@@ -143,7 +242,13 @@ struct tls_server *tls_server_new(const struct tls_config *config, char *err, si
         return NULL;
     }
     s->config = *config;
+    if (!(s->gather = new_gather_method())) {
+        snprintf(err, err_len, "out of memory");
+        mqd_free(s);
+        return NULL;
+    }
     if (!(s->ctx = make_context(config, err, err_len))) {
+        BIO_meth_free(s->gather);
         mqd_free(s);
         return NULL;
     }
@@ -167,6 +272,7 @@ void tls_server_free(struct tls_server *s)
     if (!s)
         return;
     SSL_CTX_free(s->ctx);
+    BIO_meth_free(s->gather);
     mqd_free(s);
 }
 
@@ -216,6 +322,12 @@ static void handshake_failed(struct tls_transport *t)
 static ssize_t tls_read(struct transport *base, void *buf, size_t len)
 {
     struct tls_transport *t = (struct tls_transport *)base;
+    if (t->out && send_out(t) < 0) { /* records waiting go first */
+        errno = t->out_errno;
+        snprintf(t->why, sizeof(t->why), "%s", strerror(errno));
+        t->fatal = true;
+        return -1;
+    }
     ERR_clear_error();
     int n = SSL_read(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     t->established |= SSL_is_init_finished(t->ssl) != 0;
@@ -263,14 +375,20 @@ static ssize_t tls_writev(struct transport *base, const struct iovec *iov, size_
         }
         taken += (size_t)done;
     }
-    t->wants = taken == len ? 0 : t->wants;
+    if (send_out(t) < 0 && taken == 0) {
+        errno = t->out_errno;
+        t->fatal = true;
+        return -1;
+    }
+    /* records still waiting for the socket: the loop writes them on */
+    t->wants = t->out ? EPOLLOUT : taken == len ? 0 : t->wants;
     return (ssize_t)taken;
 }
 
 static uint32_t tls_events(const struct transport *base)
 {
     const struct tls_transport *t = (const struct tls_transport *)base;
-    return t->wants;
+    return t->wants | (t->out ? EPOLLOUT : 0);
 }
 
 static bool tls_buffered(const struct transport *base)
@@ -292,9 +410,12 @@ static void tls_free(struct transport *base)
     struct tls_transport *t = (struct tls_transport *)base;
     if (t->established && !t->fatal)
         (void)SSL_shutdown(t->ssl); /* a close_notify if the socket takes it now */
+    if (!t->fatal)
+        (void)send_out(t); /* and what is left, as far as the socket takes it */
     ERR_clear_error();
     SSL_free(t->ssl);
     close(t->base.fd);
+    mqd_free(t->out);
     mqd_free(t);
 }
 
@@ -318,12 +439,17 @@ struct transport *tls_transport_new(struct tls_server *s, int fd, const char *ad
 {
     struct tls_transport *t = mqd_calloc(1, sizeof(*t));
     SSL *ssl = t ? SSL_new(s->ctx) : NULL;
-    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+    BIO *in = ssl ? BIO_new_socket(fd, BIO_NOCLOSE) : NULL;
+    BIO *out = in ? BIO_new(s->gather) : NULL;
+    if (!out) {
+        BIO_free(in);
         SSL_free(ssl);
         mqd_free(t);
         ERR_clear_error();
         return NULL;
     }
+    BIO_set_data(out, t);
+    SSL_set_bio(ssl, in, out); /* the SSL owns both from here */
     SSL_set_accept_state(ssl);
     t->base.ops = &tls_ops;
     t->base.fd = fd;

@@ -190,8 +190,8 @@ size_t conn_queue_growth(void *conn, size_t lines);
 bool conn_deliver(void *conn, struct buf *line);
 
 /* conn_flush: writes queued output. Returns the outq status; on OUTQ_ERROR
- * the conn is already closed. A draining conn whose output is all written is
- * closed. */
+ * the conn is already closed. A draining conn whose output is all written,
+ * by its transport too (which may gather it: TLS records), is closed. */
 enum outq_status conn_flush(struct conn *c);
 
 /* conn_failed: the socket failed with `err` (an errno): closes the conn,

@@ -321,3 +321,22 @@ def test_what_tls_holds_is_counted_in_max_memory(pki):
     per_tls = (metric(server, "mqd_memory_used_bytes") - base) / 50
     assert per_tls > per_plain + 4096   # the SSL object and its state, counted
     assert server.stop() == 0
+
+
+def test_quit_after_a_large_replay_gets_all_of_it_first(pki):
+    """Records the transport gathered and the socket has not taken yet are
+    written before the connection closes after quit."""
+    server = tls_server(pki, "--cache-size", "300", "--max-output", "128m")
+    publisher = server.client()
+    for i in range(300):
+        send(publisher, "big", "%03d" % i + "x" * 100_000)
+    c = TlsClient(tls_port(server), client_context(pki))
+    c.send('{"command": "subscribe", "topic": "big"}\nquit\n')
+    time.sleep(0.5)   # the replay piles up while nothing is read
+    got = bytearray()
+    while chunk := c.sock.recv(1 << 20):
+        got += chunk
+    lines = bytes(got).split(b"\r\n")
+    assert lines[0] == b'{"success": true}'
+    assert len(lines) == 302 and lines[-1] == b""
+    assert all(b'"msg": "%03d' % i in lines[1 + i] for i in range(300))

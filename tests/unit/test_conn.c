@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -108,10 +109,7 @@ static char *received(struct peer *p)
     return buf;
 }
 
-static void run(struct peer *p, const char *lines)
-{
-    conn_receive(p->conn, lines, strlen(lines));
-}
+static void run(struct peer *p, const char *lines) { conn_receive(p->conn, lines, strlen(lines)); }
 
 struct case_ {
     const char *name;
@@ -140,18 +138,20 @@ static void t_cached(struct world *w)
 }
 
 static const struct case_ cases[] = {
-    {"subscribe to a new topic", nothing, "{\"command\":\"subscribe\",\"topic\":\"new\"}\n", OK,
-     "", true},
+    {"subscribe to a new topic", nothing, "{\"command\":\"subscribe\",\"topic\":\"new\"}\n", OK, "",
+     true},
     {"subscribe with a replay", t_cached, "{\"command\":\"subscribe\",\"topic\":\"t\"}\n",
-     OK "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"m\",\"delivery\":\"all\", \"index\": 0}\r\n",
+     OK
+     "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"m\",\"delivery\":\"all\", \"index\": 0}\r\n",
      "", true},
     {"send to nobody, cached", nothing,
-     "{\"command\":\"send\",\"topic\":\"\\u00e9\",\"msg\":\"x\",\"delivery\":\"all\"}\n", OK, "", true},
+     "{\"command\":\"send\",\"topic\":\"\\u00e9\",\"msg\":\"x\",\"delivery\":\"all\"}\n", OK, "",
+     true},
     {"send to a subscriber", b_subscribed,
      "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"x\",\"delivery\":\"one\"}\n", OK,
-     "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"x\",\"delivery\":\"one\", \"index\": 0}\r\n", true},
-    {"unsubscribe", b_subscribed, "{\"command\":\"unsubscribe\",\"topic\":\"t\"}\n", OK, "",
+     "{\"command\":\"send\",\"topic\":\"t\",\"msg\":\"x\",\"delivery\":\"one\", \"index\": 0}\r\n",
      true},
+    {"unsubscribe", b_subscribed, "{\"command\":\"unsubscribe\",\"topic\":\"t\"}\n", OK, "", true},
     {"a refused line", nothing, "{\"command\":\"jump\"}\n",
      "{\"success\": false, \"reason\": \"Malformed json message\"}\r\n", "", true},
 };
@@ -217,10 +217,56 @@ static void every_allocation_of_every_command_fails_cleanly(void **state)
     }
 }
 
+/* gathering: a transport that takes every byte and holds it until told
+ * it went (TLS gathers records so) */
+struct gathering {
+    struct transport base;
+    bool holding;
+};
+
+static ssize_t gathering_writev(struct transport *t, const struct iovec *iov, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    ((struct gathering *)t)->holding = true;
+    return (ssize_t)total;
+}
+
+static uint32_t gathering_events(const struct transport *t)
+{
+    return ((const struct gathering *)t)->holding ? EPOLLOUT : 0;
+}
+
+static void draining_waits_for_what_the_transport_holds(void **state)
+{
+    (void)state;
+    struct world *w = world_new(10);
+    struct transport *tcp = w->a.conn->tr;
+    struct transport_ops ops = *tcp->ops;
+    ops.writev = gathering_writev;
+    ops.events = gathering_events;
+    struct gathering g = {.base = {&ops, tcp->fd}};
+    w->a.conn->tr = &g.base;
+    run(&w->a, "{\"command\":\"subscribe\",\"topic\":\"t\"}\n");
+    flush(w); /* the reply is taken, and held */
+    assert_true(g.holding);
+    run(&w->a, "quit\n");
+    assert_false(w->a.conn->closing); /* its reply has not gone yet */
+    assert_int_equal(conn_flush(w->a.conn), OUTQ_EMPTY);
+    assert_false(w->a.conn->closing);
+    g.holding = false; /* it went */
+    assert_int_equal(conn_flush(w->a.conn), OUTQ_EMPTY);
+    assert_true(w->a.conn->closing);
+    w->a.conn->tr = tcp;
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_allocation_of_every_command_fails_cleanly),
+        cmocka_unit_test(draining_waits_for_what_the_transport_holds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

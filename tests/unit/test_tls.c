@@ -169,6 +169,14 @@ static void each_allocation_of_an_accept_may_fail(void **state)
             break;
         }
         failures++;
+        if (mqd_allocated() == before)
+            continue;
+        /* the library keeps a cache of its own (a property string) that
+         * a failure in the middle of its filling leaves a block larger,
+         * and the next such failure a block smaller: the same failure
+         * once more must bring the count back, which a leak of ours
+         * (twice its size by then) would not */
+        (void)accept_once(s, n, &tripped);
         if (mqd_allocated() != before)
             fail_msg("allocation %zu failing kept %zd bytes", n,
                      (ssize_t)(mqd_allocated() - before));
