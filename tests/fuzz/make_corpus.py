@@ -160,3 +160,33 @@ USERS = [
 ]
 for text in USERS:
     write("users", text.encode())
+
+# ws seeds (what a client sends after its upgrade, fuzz_ws.c): the first
+# byte picks the piece and write sizes; then masked frames: text, a
+# fragmented message with a ping inside, a close, and each kind refused
+
+
+def frame(opcode, payload, fin=True, mask=b"\x01\x02\x03\x04"):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+TEXT = frame(1, b'{"command":"subscribe","topic":"t"}')
+WS = [
+    TEXT + frame(1, "h\u00e9 \U0001f600".encode()),
+    frame(1, b'{"command":"sub', fin=False) + frame(9, b"ping") + frame(0, b'scribe"}'),
+    TEXT + frame(8, b"\x03\xe8bye"),
+    frame(2, b"\x00\x01") + TEXT,
+    frame(1, b"\xff\xfe"),
+    frame(1, b"ab", fin=False) + frame(0, b"\xed\xa0\x80"),
+    frame(0, b"x"),
+    frame(9, b"p" * 126),
+    frame(1, b"x" * 300),
+]
+for i, frames in enumerate(WS):
+    write("ws", bytes([i * 37 % 256]) + frames)
