@@ -15,6 +15,12 @@
  * connection keeps the context it began with, new ones get the new one,
  * and a reload that fails keeps the old one and says why.
  *
+ * Writing: the records a writev makes are gathered by a write BIO of
+ * mqd's own and leave in one send() (a socket BIO would write each 16 KiB
+ * record apart); what the socket does not take yet stays there, and the
+ * transport asks for EPOLLOUT until it has gone, so a caller must not
+ * close a connection as drained while transport_events says EPOLLOUT.
+ *
  * Cost: a context is built once per start and reload; a connection holds
  * an SSL object (tens of KiB with its buffers). OpenSSL allocates through
  * mqd's allocator (tls_count_memory), so --max-memory counts and bounds it

@@ -16,7 +16,11 @@
  *     taken now. A transport that returns EAGAIN after taking nothing may
  *     need the same bytes again on the next call (TLS does): callers write
  *     from the front of a queue that only grows at its end, which gives it
- *     at least those bytes.
+ *     at least those bytes. A transport may keep bytes it took (TLS
+ *     gathers a pass's records into one send): it then asks for EPOLLOUT
+ *     in `events` until they are gone, and its caller writes them on by
+ *     reading on EPOLLOUT, and does not close a connection as drained
+ *     while they wait.
  *   - events: the epoll events the transport itself needs now, beyond the
  *     caller's (a TLS handshake or renegotiation waiting to write, a write
  *     waiting for the peer's bytes). 0 for plain TCP.
