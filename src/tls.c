@@ -18,14 +18,11 @@
 /* what one writev gathers, written one record (RECORD_MAX) at a time */
 #define GATHER_MAX (64 * 1024)
 #define RECORD_MAX (16 * 1024)
-/* records gathered before a send must go first: a gather's worth and one
- * record more */
-#define OUT_MAX (GATHER_MAX + RECORD_MAX + 1024)
 
 struct tls_server {
     struct tls_config config;
     SSL_CTX *ctx;
-    BIO_METHOD *gather; /* the write side of every connection (gather_write) */
+    BIO_METHOD *gather;        /* the write side of every connection (gather_write) */
     struct log_limit failures; /* handshakes that failed, one WARN a second */
 };
 
@@ -167,8 +164,10 @@ static int send_out(struct tls_transport *t)
     return 1;
 }
 
-/* gather_write: the library's records, kept to be sent together; when the
- * buffer is full and the socket takes nothing, the library is told to retry */
+/* gather_write: the library's records, kept to be sent together. It takes
+ * every record whole (tls_writev bounds how many it makes), so the library
+ * never holds one to retry: another write, a WebSocket's pong between its
+ * messages, may come next with other bytes. */
 static int gather_write(BIO *b, const char *data, int len)
 {
     struct tls_transport *t = BIO_get_data(b);
@@ -177,20 +176,16 @@ static int gather_write(BIO *b, const char *data, int len)
         errno = t->out_errno;
         return -1;
     }
-    if (t->out_len + (size_t)len > OUT_MAX && send_out(t) == 0) {
-        BIO_set_retry_write(b);
-        return -1;
-    }
-    if (t->out_errno)
-        return -1;
     if (t->out_off > 0) { /* what went is dropped from the front */
         memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
         t->out_len -= t->out_off;
         t->out_off = 0;
     }
     char *grown = mqd_realloc(t->out, t->out_len + (size_t)len);
-    if (!grown)
-        return -1; /* out of memory: the connection fails */
+    if (!grown) {
+        errno = ENOMEM; /* the connection fails */
+        return -1;
+    }
     memcpy(grown + t->out_len, data, (size_t)len);
     t->out = grown;
     t->out_len += (size_t)len;
@@ -362,6 +357,11 @@ static ssize_t tls_writev(struct transport *base, const struct iovec *iov, size_
      * with at least its bytes, as OpenSSL wants */
     size_t taken = 0;
     while (taken < len) {
+        /* a gather's worth waits already: it goes first, or nothing more is
+         * made of the queue (no record is ever left to retry) */
+        if (t->out_len - t->out_off >= GATHER_MAX && send_out(t) == 0 &&
+            t->out_len - t->out_off >= GATHER_MAX)
+            break;
         size_t chunk = len - taken < RECORD_MAX ? len - taken : RECORD_MAX;
         ERR_clear_error();
         int done = SSL_write(t->ssl, gathered + taken, (int)chunk);
@@ -378,6 +378,11 @@ static ssize_t tls_writev(struct transport *base, const struct iovec *iov, size_
     if (send_out(t) < 0 && taken == 0) {
         errno = t->out_errno;
         t->fatal = true;
+        return -1;
+    }
+    if (taken == 0 && len > 0) { /* the socket is full */
+        t->wants = EPOLLOUT;
+        errno = EAGAIN;
         return -1;
     }
     /* records still waiting for the socket: the loop writes them on */

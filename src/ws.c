@@ -22,6 +22,7 @@
 #define HEADER_MAX 10
 #define WHY_LEN 96
 #define FRAMES_MAX 64 /* data frames one writev gathers */
+#define CONTROL_MAX 4 /* control frames queued before reading stops */
 #define GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum state {
@@ -249,11 +250,13 @@ static void open_websocket(struct ws_transport *w, const char *key, size_t key_l
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
+    wslay_event_context_ptr ctx = NULL;
     if (queue_out(w, response, (size_t)n) < 0 ||
-        wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
-        w->inner_errno = ENOMEM;
+        wslay_event_context_server_init(&ctx, &callbacks, w) != 0) {
+        w->inner_errno = ENOMEM; /* wslay frees what it began on a failure */
         return;
     }
+    w->ctx = ctx;
     wslay_event_config_set_no_buffering(w->ctx, 1);
     w->state = OPEN;
 }
@@ -327,10 +330,24 @@ static void upgrade(struct ws_transport *w)
 /* at_frame_boundary: no data frame is half written: a control frame may go */
 static bool at_frame_boundary(const struct ws_transport *w) { return !w->mid_frame; }
 
+/* closing_later: the client's close came: the close sent back waits
+ * until the replies to what it sent before are written (ws_free) */
+static bool closing_later(const struct ws_transport *w)
+{
+    return w->state == OPEN && wslay_event_get_close_received(w->ctx) &&
+           !wslay_event_get_close_sent(w->ctx);
+}
+
+/* wants_control: whether wslay has control frames to send now */
+static bool wants_control(const struct ws_transport *w)
+{
+    return w->state == OPEN && !closing_later(w) && wslay_event_want_write(w->ctx);
+}
+
 /* send_control: what wslay queued (pongs, a close), between data frames */
 static int send_control(struct ws_transport *w)
 {
-    if (w->state != OPEN || !at_frame_boundary(w) || !wslay_event_want_write(w->ctx))
+    if (!at_frame_boundary(w) || !wants_control(w))
         return 0;
     if (wslay_event_send(w->ctx) != 0) {
         if (!w->inner_errno)
@@ -351,6 +368,8 @@ static bool ended(const struct ws_transport *w)
 static ssize_t ws_read(struct transport *t, void *buf, size_t len)
 {
     struct ws_transport *w = of(t);
+    if (transport_events(w->inner) & EPOLLOUT) /* bytes the inner one kept (TLS) go on */
+        (void)transport_writev(w->inner, NULL, 0);
     if (w->state == UPGRADING)
         upgrade(w);
     if (w->out && !push_out(w) && !w->inner_errno) {
@@ -379,9 +398,14 @@ static ssize_t ws_read(struct transport *t, void *buf, size_t len)
         errno = w->inner_errno;
         return -1;
     }
-    if (ended(w) && !(w->state == OPEN && wslay_event_want_write(w->ctx))) {
+    if (ended(w) && w->in_message) { /* a message cut short is not run */
+        set_why(w, "the WebSocket ended in the middle of a message");
+        errno = ECONNRESET;
+        return -1;
+    }
+    if (ended(w) && (w->peer_closed || !wants_control(w))) {
         w->end_told = true;
-        return 0; /* what was to be said is said */
+        return 0; /* what was to be said is said, or cannot be any more */
     }
     errno = EAGAIN;
     return -1;
@@ -391,7 +415,9 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     struct ws_transport *w = user;
-    if (w->in_len >= IN_MAX) { /* the reader has enough for now */
+    /* the reader has enough for now, or the client's pings have piled up
+     * pongs it does not read: wslay queues them on a heap of its own */
+    if (w->in_len >= IN_MAX || wslay_event_get_queued_msg_count(ctx) >= CONTROL_MAX) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -439,6 +465,7 @@ static void fail(struct ws_transport *w, uint16_t code, const char *why)
 {
     set_why(w, why);
     w->in_len = 0;
+    w->in_message = false;
     wslay_event_shutdown_read(w->ctx);
     (void)wslay_event_queue_close(w->ctx, code, NULL, 0);
 }
@@ -557,7 +584,7 @@ static ssize_t ws_writev(struct transport *t, const struct iovec *iov, size_t n)
                                                                          : EAGAIN;
         return -1;
     }
-    if (at_frame_boundary(w) && wslay_event_want_write(w->ctx)) {
+    if (at_frame_boundary(w) && wants_control(w)) {
         errno = EAGAIN; /* a control frame is half written */
         return -1;
     }
@@ -609,7 +636,7 @@ static uint32_t ws_events(const struct transport *t)
 {
     const struct ws_transport *w = of_const(t);
     uint32_t events = transport_events(w->inner);
-    if (w->out || (w->state == OPEN && at_frame_boundary(w) && wslay_event_want_write(w->ctx)))
+    if (w->out || (at_frame_boundary(w) && wants_control(w)))
         events |= EPOLLOUT;
     return events;
 }
@@ -619,7 +646,8 @@ static bool ws_buffered(const struct transport *t)
     /* an end the reader has not heard of is news too: no socket event may
      * come to tell it (the close was decided on bytes already read) */
     const struct ws_transport *w = of_const(t);
-    return w->in_len > 0 || transport_buffered(w->inner) || (ended(w) && !w->end_told && !w->out);
+    return w->in_len > 0 || transport_buffered(w->inner) ||
+           (ended(w) && !w->end_told && !w->out && (w->peer_closed || !wants_control(w)));
 }
 
 static const char *ws_why(const struct transport *t)
@@ -637,6 +665,11 @@ static bool ws_handshaking(const struct transport *t)
 static void ws_free(struct transport *t)
 {
     struct ws_transport *w = of(t);
+    if (w->ctx && closing_later(w) && !w->mid_frame && !w->inner_errno) {
+        /* the replies are out: the close goes back now, if the socket
+         * takes it (the inner transport's own end writes what it kept) */
+        (void)wslay_event_send(w->ctx);
+    }
     if (w->ctx)
         wslay_event_context_free(w->ctx);
     transport_free(w->inner);

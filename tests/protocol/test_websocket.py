@@ -292,3 +292,31 @@ def test_protected_mode_covers_the_websocket_address():
     status, _, err = run_mqd("--port", "0", "--websocket", "0.0.0.0:0")
     assert status == 1
     assert err.startswith("mqd: refusing to listen on 0.0.0.0 without --users")
+
+
+def test_a_close_right_after_a_command_gets_the_reply_first(wss):
+    """The close sent back waits for the replies to what came before it."""
+    w = connect(wss)
+    w.sock.sendall(encode_frame(TEXT, b'{"command":"subscribe","topic":"late-close"}')
+                   + encode_frame(CLOSE, struct.pack(">H", 1000)))
+    fin, opcode, payload = w.frame()
+    assert (opcode, payload) == (TEXT, b'{"success": true}')
+    assert w.close_code() == 1000
+    assert w.at_eof()
+
+
+def test_a_half_closed_reader_behind_on_its_frames_does_not_spin_the_loop():
+    """A client that stops reading with a frame half written and says it
+    sends no more: the server waits for the socket, it does not poll."""
+    server = ws_server("--max-output", "64m")
+    w = connect(server)
+    subscribe(w, "flood")
+    tcp = server.client()
+    for _ in range(40):
+        send(tcp, "flood", "x" * 500_000)
+    w.sock.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)
+    before = metric(server, "mqd_loop_pass_seconds_count")
+    time.sleep(1.0)
+    passes = metric(server, "mqd_loop_pass_seconds_count") - before
+    assert passes < 50, f"{passes} loop passes in a second"
