@@ -34,11 +34,14 @@ static int login_reply(void *ctx, char *line, size_t len)
 {
     const struct endpoint *at = ctx;
     struct wire_line l;
-    if (wire_parse(line, len, &l) == WIRE_SUCCESS)
-        return CLI_OK;
-    report("login as %s refused: %s", at->user,
-           l.kind == WIRE_FAILURE || l.kind == WIRE_TURNED_AWAY ? l.reason : line);
-    return CLI_FAILED;
+    int rc = CLI_OK;
+    if (wire_parse(line, len, &l) != WIRE_SUCCESS) {
+        report("login as %s refused: %s", at->user,
+               l.kind == WIRE_FAILURE || l.kind == WIRE_TURNED_AWAY ? l.reason : line);
+        rc = CLI_FAILED;
+    }
+    wire_line_free(&l);
+    return rc;
 }
 
 /* login: the auth command, and its reply awaited */
