@@ -10,6 +10,8 @@ import os
 import socket
 import struct
 
+import mqd_harness as harness
+
 TIMEOUT = 10.0
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
@@ -176,13 +178,8 @@ class WsLineClient(WsClient):
         assert opcode == TEXT and fin, (opcode, payload)
         return payload + b"\r\n"
 
-    def line(self, timeout=TIMEOUT):
-        raw = self.raw_line(timeout)
-        assert raw, "connection closed, a line was expected"
-        return json.loads(raw)
-
-    def lines(self, n):
-        return [self.line() for _ in range(n)]
-
-    def sync(self):
-        assert self.request(command="unsubscribe", topic="\x01sync") == {"success": True}
+    # the rest as the TCP client has it, on top of raw_line
+    line = harness.Client.line
+    lines = harness.Client.lines
+    request = harness.Client.request
+    sync = harness.Client.sync
