@@ -47,7 +47,7 @@
 #define HEADER_LEN 32 /* 16 hex time, 4 hex publisher, 12 hex sequence */
 #define HIST_SUB 16
 #define HIST_BUCKETS (64 * HIST_SUB)
-#define MAX_PREFIX 64 /* commands are built in fixed buffers */
+#define MAX_PREFIX 64    /* commands are built in fixed buffers */
 #define STREAM_ID_LEN 48 /* "ms-seq", two 64-bit numbers */
 #define TLS_DESC_LEN 96  /* "TLSv1.3 TLS_AES_256_GCM_SHA384 x25519" */
 #define REPLY_MAX 4096   /* --handshakes: the longest reply line kept */
@@ -76,9 +76,9 @@ struct config {
  * has one field, so it is always eight lines: *2, $len, id, *2, $1, m,
  * $len, payload. */
 struct stream_reader {
-    size_t head_left;    /* XREAD's lines before the entry count: *1, *2, $len, key */
-    size_t entries_left; /* 0: the next line after the head is the entry count */
-    size_t line;         /* line inside the current entry */
+    size_t head_left;            /* XREAD's lines before the entry count: *1, *2, $len, key */
+    size_t entries_left;         /* 0: the next line after the head is the entry count */
+    size_t line;                 /* line inside the current entry */
     char last_id[STREAM_ID_LEN]; /* the newest entry read: where the next XREAD starts */
 };
 
@@ -100,6 +100,7 @@ struct client {
     uint64_t *seq; /* next sequence number per topic */
     /* subscribers */
     uint64_t *last_seq; /* per publisher: last sequence seen, +1 (0: none) */
+    size_t msg_at;      /* mqd: where "msg"'s text begins in a delivery of its topic */
     struct stream_reader stream;
     /* --nats-ping publishers: a PONG acknowledges the sends before its PING */
     size_t unpinged; /* sends since the last PING */
@@ -149,7 +150,7 @@ struct bench {
     char tls_desc[TLS_DESC_LEN]; /* what the first connection negotiated */
     /* --handshakes */
     struct dial *dials;
-    double dial_end; /* no new connection starts after it */
+    double dial_end;  /* no new connection starts after it */
     uint64_t resumed; /* handshakes that resumed a session: none should */
     char read_buf[READ_SIZE];
 };
@@ -228,8 +229,10 @@ static uint64_t get_hex(const char *in, int digits)
 {
     uint64_t v = 0;
     for (int i = 0; i < digits; i++) {
-        char c = in[i];
-        v = v * 16 + (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+        /* without a branch: the digits are random, a branch would miss half
+         * the time ('0'-'9' have bit 6 clear, 'a'-'f' set and low bits 1-6) */
+        unsigned c = (unsigned char)in[i];
+        v = v * 16 + (c & 0xf) + 9 * (c >> 6);
     }
     return v;
 }
@@ -427,8 +430,8 @@ static void append_subscribe(struct bench *b, struct client *c, const char *topi
                      "{\"command\":\"subscribe\",\"topic\":\"%s\",\"cache\":false}\n", topic);
         break;
     case PROTO_REDIS:
-        n = snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
-                     strlen(topic), topic);
+        n = snprintf(line, sizeof(line), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(topic),
+                     topic);
         break;
     case PROTO_REDIS_STREAMS:
         /* the stream's newest id, to read from: entries of earlier runs are
@@ -487,6 +490,10 @@ static void append_ping(struct bench *b, struct client *c)
     c->unpinged = 0;
 }
 
+/* an mqd send, as written by append_send */
+#define SEND_HEAD "{\"command\":\"send\",\"topic\":\""
+#define SEND_MSG "\",\"msg\":\""
+
 /* append_send: one publish of a fresh payload to topic t. */
 static void append_send(struct bench *b, struct client *c, size_t t)
 {
@@ -495,13 +502,10 @@ static void append_send(struct bench *b, struct client *c, size_t t)
     char head[256]; /* fits any command with a prefix of MAX_PREFIX */
     int n;
     switch (b->cfg.proto) {
-    case PROTO_MQD:
-        n = snprintf(head, sizeof(head), "{\"command\":\"send\",\"topic\":\"%s\",\"msg\":\"",
-                     topic);
-        break;
+    case PROTO_MQD: n = snprintf(head, sizeof(head), SEND_HEAD "%s" SEND_MSG, topic); break;
     case PROTO_REDIS:
-        n = snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
-                     tlen, topic, size);
+        n = snprintf(head, sizeof(head), "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n", tlen,
+                     topic, size);
         break;
     case PROTO_REDIS_STREAMS:
         n = snprintf(head, sizeof(head),
@@ -628,8 +632,7 @@ static void stream_reply_done(struct bench *b, struct client *c)
 
 /* on_stream_entry_line: line c->stream.line of an entry; the id is kept
  * (the next XREAD starts after it) and the payload counted */
-static void on_stream_entry_line(struct bench *b, struct client *c, const char *line,
-                                 size_t len)
+static void on_stream_entry_line(struct bench *b, struct client *c, const char *line, size_t len)
 {
     struct stream_reader *r = &c->stream;
     if (r->line == 2 && len < sizeof(r->last_id)) {
@@ -705,9 +708,16 @@ static void on_line(struct bench *b, struct client *c, const char *line, size_t 
         on_payload(b, c, line, len);
         return;
     }
-    const char *msg = memmem(line, len, "\"msg\":\"", 7);
+    /* a delivery is the send as it was written, its index added: the text
+     * is where it was, as the 7th line is in Redis's reply */
+    size_t at = c->msg_at, mark = strlen(SEND_MSG);
+    if (len > at && memcmp(line + at - mark, SEND_MSG, mark) == 0) {
+        on_payload(b, c, line + at, len - at);
+        return;
+    }
+    const char *msg = memmem(line, len, SEND_MSG, mark);
     if (msg)
-        on_payload(b, c, msg + 7, len - (size_t)(msg + 7 - line));
+        on_payload(b, c, msg + mark, len - (size_t)(msg + mark - line));
 }
 
 /* read_once: one read of c's input, taken line by line: false when there
@@ -833,8 +843,8 @@ static void xadd_trim(struct bench *b)
         return;
     char n[24];
     int len = snprintf(n, sizeof(n), "%zu", b->cfg.maxlen);
-    snprintf(b->xadd_trim, sizeof(b->xadd_trim), "$6\r\nMAXLEN\r\n$1\r\n~\r\n$%d\r\n%s\r\n",
-             len, n);
+    snprintf(b->xadd_trim, sizeof(b->xadd_trim), "$6\r\nMAXLEN\r\n$1\r\n~\r\n$%d\r\n%s\r\n", len,
+             n);
     b->xadd_args = 8;
 }
 
@@ -875,31 +885,50 @@ static void setup(struct bench *b)
             b->subs_per_topic[t]++;
             c->replies_wanted++;
             append_subscribe(b, c, b->topic_names[t]);
+            c->msg_at = strlen(SEND_HEAD) + strlen(b->topic_names[t]) + strlen(SEND_MSG);
         }
         if (c->out_len)
             flush_out(b, c);
     }
 }
 
+static void handle_event(struct bench *b, const struct epoll_event *e)
+{
+    if (e->data.ptr == &b->timer_fd) {
+        uint64_t ticks;
+        if (read(b->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+            die("timerfd");
+        return;
+    }
+    struct client *c = e->data.ptr;
+    uint32_t ev = e->events;
+    /* a TLS write may wait for input, a TLS read for room */
+    if ((ev & EPOLLOUT) || (c->write_wants_read && (ev & EPOLLIN)))
+        flush_out(b, c);
+    if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->read_wants_write && (ev & EPOLLOUT)))
+        read_client(b, c);
+}
+
+static bool is_publisher(const struct bench *b, const struct epoll_event *e)
+{
+    return e->data.ptr != &b->timer_fd && ((const struct client *)e->data.ptr)->publisher;
+}
+
+/* handle_events: the publishers' events first: their replies refill the
+ * window at once, so the server has the next sends while this one process
+ * reads the deliveries, as publishers of their own would (otherwise the
+ * window waits behind every subscriber's read, and a server that is not
+ * busy waits for the generator) */
 static void handle_events(struct bench *b, int timeout_ms)
 {
     struct epoll_event events[256];
     int n = epoll_wait(b->epoll_fd, events, 256, timeout_ms);
-    for (int i = 0; i < n; i++) {
-        if (events[i].data.ptr == &b->timer_fd) {
-            uint64_t ticks;
-            if (read(b->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-                die("timerfd");
-            continue;
-        }
-        struct client *c = events[i].data.ptr;
-        uint32_t ev = events[i].events;
-        /* a TLS write may wait for input, a TLS read for room */
-        if ((ev & EPOLLOUT) || (c->write_wants_read && (ev & EPOLLIN)))
-            flush_out(b, c);
-        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->read_wants_write && (ev & EPOLLOUT)))
-            read_client(b, c);
-    }
+    for (int i = 0; i < n; i++)
+        if (is_publisher(b, &events[i]))
+            handle_event(b, &events[i]);
+    for (int i = 0; i < n; i++)
+        if (!is_publisher(b, &events[i]))
+            handle_event(b, &events[i]);
 }
 
 static size_t pending_subscribes(const struct bench *b)
@@ -1019,8 +1048,8 @@ static double process_cpu_seconds(long pid)
     unsigned long utime, stime;
     /* after the name: state, ppid, pgrp, session, tty, tpgid, flags, four
      * fault counts, then utime and stime in clock ticks */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                     &stime) != 2)
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -1145,8 +1174,9 @@ static void dial_request(struct bench *b, struct client *c)
                      b->cfg.prefix);
         break;
     case PROTO_NATS:
-        n = snprintf(line, sizeof(line), "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"
-                                         "PING\r\n");
+        n = snprintf(line, sizeof(line),
+                     "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"
+                     "PING\r\n");
         break;
     default: n = snprintf(line, sizeof(line), "*1\r\n$4\r\nPING\r\n"); break;
     }
@@ -1316,10 +1346,12 @@ static void dial_finish(struct bench *b, struct dial *d)
 /* dial_step: d as far on as it goes now, then what it waits for */
 static void dial_step(struct bench *b, struct dial *d)
 {
-    static bool (*const steps[])(struct bench *, struct dial *) = {
-        [DIAL_CONNECTING] = dial_connected, [DIAL_INFO] = dial_info,
-        [DIAL_HANDSHAKE] = dial_handshake,  [DIAL_REQUEST] = dial_send,
-        [DIAL_REPLY] = dial_receive};
+    static bool (*const steps[])(struct bench *,
+                                 struct dial *) = {[DIAL_CONNECTING] = dial_connected,
+                                                   [DIAL_INFO] = dial_info,
+                                                   [DIAL_HANDSHAKE] = dial_handshake,
+                                                   [DIAL_REQUEST] = dial_send,
+                                                   [DIAL_REPLY] = dial_receive};
     while (d->state != DIAL_DONE && steps[d->state](b, d))
         ;
     if (d->state == DIAL_DONE) {
@@ -1327,9 +1359,8 @@ static void dial_step(struct bench *b, struct dial *d)
         return;
     }
     const struct client *c = &d->c;
-    bool room = d->state == DIAL_HANDSHAKE || d->state == DIAL_REQUEST
-                    ? !c->write_wants_read
-                    : c->read_wants_write;
+    bool room = d->state == DIAL_HANDSHAKE || d->state == DIAL_REQUEST ? !c->write_wants_read
+                                                                       : c->read_wants_write;
     dial_watch(b, d, room ? EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
 }
 
@@ -1358,13 +1389,13 @@ static void report_handshakes(struct bench *b, double seconds, double cpu, doubl
     long rss = b->cfg.server_pid ? rss_kib(b->cfg.server_pid) : -1;
     const char *tls = b->cfg.tls ? b->tls_desc : "none";
     if (b->cfg.json)
-        printf("{\"connections_per_s\": %.0f, \"connections\": %" PRIu64
-               ", \"resumed\": %" PRIu64 ", \"p50_us\": %.1f, \"p99_us\": %.1f, "
+        printf("{\"connections_per_s\": %.0f, \"connections\": %" PRIu64 ", \"resumed\": %" PRIu64
+               ", \"p50_us\": %.1f, \"p99_us\": %.1f, "
                "\"p999_us\": %.1f, \"cpu_percent\": %.0f, \"server_cpu_percent\": %.0f, "
                "\"server_cpu_us_per_connection\": %.0f, \"server_rss_kib\": %ld, "
                "\"tls\": \"%s\"}\n",
-               rate, n, b->resumed, p50, p99, p999, 100 * cpu / seconds, server_pct, server_us,
-               rss, tls);
+               rate, n, b->resumed, p50, p99, p999, 100 * cpu / seconds, server_pct, server_us, rss,
+               tls);
     else
         printf("%.0f connections/s (%s, %zu in flight), each p50 %.1f us p99 %.1f us p99.9 "
                "%.1f us, resumed %" PRIu64 ", bench cpu %.0f%%, server cpu %.0f%% (%.0f us "
@@ -1449,7 +1480,8 @@ static double number(const char *flag, const char *text)
 
 static enum proto proto_named(const char *name)
 {
-    static const char *const names[] = {[PROTO_MQD] = "mqd", [PROTO_REDIS] = "redis",
+    static const char *const names[] = {[PROTO_MQD] = "mqd",
+                                        [PROTO_REDIS] = "redis",
                                         [PROTO_NATS] = "nats",
                                         [PROTO_REDIS_STREAMS] = "redis-streams"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -1545,8 +1577,7 @@ static void parse_args(int argc, char **argv, struct config *c)
                 HEADER_LEN, MAX_PREFIX);
         exit(2);
     }
-    if ((c->tls_ca && !c->tls) || (c->nats_ping && c->proto != PROTO_NATS) ||
-        !c->concurrency) {
+    if ((c->tls_ca && !c->tls) || (c->nats_ping && c->proto != PROTO_NATS) || !c->concurrency) {
         fprintf(stderr, "mqd-bench: --tls-ca needs --tls, --nats-ping needs --proto nats, "
                         "--concurrency must be > 0\n");
         exit(2);
