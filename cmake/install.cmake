@@ -37,6 +37,9 @@ install(SCRIPT ${CMAKE_CURRENT_BINARY_DIR}/install-service.cmake)
 set(MQD_PACKAGE_MAINTAINER
     "mqd maintainers <maintainers@users.noreply.r-seed-f03cc4e9.example>"
     CACHE STRING "Maintainer field of the Debian package")
+# empty: the package has no Homepage field (the project has no public page
+# yet; whoever publishes a build sets it, and the Maintainer above)
+set(MQD_PACKAGE_HOMEPAGE "" CACHE STRING "Homepage field of the Debian package (empty: none)")
 
 set(CPACK_PACKAGE_NAME mqd)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -59,6 +62,9 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${MQD_PACKAGE_MAINTAINER}")
+if(MQD_PACKAGE_HOMEPAGE)
+    set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${MQD_PACKAGE_HOMEPAGE}")
+endif()
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 find_program(MQD_DPKG_SHLIBDEPS dpkg-shlibdeps)
