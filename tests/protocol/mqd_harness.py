@@ -7,6 +7,7 @@ never waited for with sleeps."""
 import http.client
 import json
 import os
+import pathlib
 import re
 import socket
 import subprocess
@@ -102,8 +103,30 @@ def metric(server, series):
 
 # MQD_CLIENT_TRANSPORT=websocket: every Server also listens for WebSocket
 # (--websocket 0) and server.client() speaks it (ws_client.WsLineClient), so
-# the core suites run over WebSocket unchanged (CTest protocol_websocket)
+# the core suites run over WebSocket unchanged (CTest protocol_websocket).
+# MQD_CLIENT_TRANSPORT=tls: every Server also listens for TLS (--tls-port 0,
+# a certificate from a CA made once per run) and server.client() is a TLS
+# client of it (CTest protocol_tls).
 OVER_WEBSOCKET = os.environ.get("MQD_CLIENT_TRANSPORT") == "websocket"
+OVER_TLS = os.environ.get("MQD_CLIENT_TRANSPORT") == "tls"
+_PKI = None
+
+
+def run_pki():
+    """The directory of this run's CA and server certificate (tls_certs),
+    made on first use and removed when the run ends."""
+    global _PKI
+    if _PKI is None:
+        import tls_certs
+        _PKI = tempfile.TemporaryDirectory(prefix="mqd-pki-")
+        tls_certs.make_pki(pathlib.Path(_PKI.name))
+    return _PKI.name
+
+
+def tls_client_context():
+    """A client context that trusts only run_pki()'s CA."""
+    import ssl
+    return ssl.create_default_context(cafile=os.path.join(run_pki(), "ca.pem"))
 
 
 class Server:
@@ -132,8 +155,13 @@ class Server:
         self.quiet = any(a in ("--log-level=warn", "--log-level=error", "warn", "error")
                          for a in args)
         self.ws_port = None
+        self.tls_port = None
         if OVER_WEBSOCKET and not self.quiet:
             args = (*args, "--websocket", "0")
+        if OVER_TLS and not self.quiet:
+            pki = run_pki()
+            args = (*args, "--tls-port", "0", "--tls-cert", os.path.join(pki, "server.pem"),
+                    "--tls-key", os.path.join(pki, "server.key"))
         for _ in range(5):
             self.port = free_port()
             # "{port}" in an argument puts the port there instead of --port
@@ -200,19 +228,31 @@ class Server:
             assert time.monotonic() < deadline, f"{what} never held:\n{self.stderr()}"
             time.sleep(0.01)
 
+    def _logged_port(self, pattern):
+        """The port of the line "listening PATTERN on ADDR:PORT", waited for:
+        the listeners are logged one after the other."""
+        line = re.compile(r"listening " + pattern + r" on \S*:(\d+)$", re.M)
+        self.wait_until(lambda: line.search(self.stderr()), "the listener's log line")
+        return int(line.search(self.stderr()).group(1))
+
     def websocket_port(self):
         """The port the log says --websocket listens on."""
         if self.ws_port is None:
-            for line in self.stderr().splitlines():
-                if "listening for WebSocket" in line:
-                    self.ws_port = int(line.rsplit(":", 1)[1])
-        assert self.ws_port is not None, self.stderr()
+            self.ws_port = self._logged_port("for WebSocket(?: over TLS)?")
         return self.ws_port
+
+    def tls_listener_port(self):
+        """The port the log says --tls-port listens on."""
+        if self.tls_port is None:
+            self.tls_port = self._logged_port("for TLS")
+        return self.tls_port
 
     def client(self):
         if OVER_WEBSOCKET and not self.quiet:
             from ws_client import WsLineClient
             return WsLineClient(self.websocket_port())
+        if OVER_TLS and not self.quiet:
+            return Client(self.tls_listener_port(), ctx=tls_client_context())
         return Client(self.port)
 
     def rss_kib(self):
@@ -241,15 +281,18 @@ class Server:
 class Client:
     """A connection that sends raw bytes and reads "\\r\\n"-ended JSON lines."""
 
-    def __init__(self, port, family=socket.AF_INET, host="127.0.0.1", source=None):
+    def __init__(self, port, family=socket.AF_INET, host="127.0.0.1", source=None, ctx=None):
         """`source`: the local address to connect from (e.g. another
-        loopback address, 127.0.0.2)."""
+        loopback address, 127.0.0.2); `ctx`: an ssl.SSLContext, to speak
+        TLS to `host`."""
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
         if source is not None:
             self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ctx is not None:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
 
     def send(self, data):

@@ -28,13 +28,6 @@ def tls_server(pki, *args, cert="server"):
                   "--tls-key", str(pki / f"{cert}.key"), *args)
 
 
-def tls_port(server):
-    for line in server.stderr().splitlines():
-        if "listening for TLS on 127.0.0.1:" in line:
-            return int(line.rsplit(":", 1)[1])
-    raise AssertionError(server.stderr())
-
-
 def client_context(pki, cert=None):
     ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     if cert:
@@ -71,7 +64,7 @@ OK_LINE = b'{"success": true}\r\n'
 
 def test_a_tls_client_works_as_a_plain_one(pki):
     server = tls_server(pki)
-    port = tls_port(server)
+    port = server.tls_listener_port()
     c = TlsClient(port, client_context(pki))
     assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
     assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
@@ -97,7 +90,7 @@ def test_a_tls_client_works_as_a_plain_one(pki):
 
 def test_client_certificates_required(pki):
     server = tls_server(pki, "--tls-ca", str(pki / "ca.pem"), "--tls-verify-clients")
-    port = tls_port(server)
+    port = server.tls_listener_port()
     c = TlsClient(port, client_context(pki, "client"))
     assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
     for cert in (None, "stranger"):   # none, or one from another CA
@@ -112,7 +105,7 @@ def test_client_certificates_required(pki):
 def test_an_expired_certificate_is_refused_by_clients_and_tls_1_1_by_mqd(pki):
     server = tls_server(pki, cert="expired")
     with pytest.raises(ssl.SSLCertVerificationError):
-        TlsClient(tls_port(server), client_context(pki))
+        TlsClient(server.tls_listener_port(), client_context(pki))
     assert server.stop() == 0
 
     server = tls_server(pki)
@@ -121,7 +114,7 @@ def test_an_expired_certificate_is_refused_by_clients_and_tls_1_1_by_mqd(pki):
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
     old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        TlsClient(tls_port(server), old)
+        TlsClient(server.tls_listener_port(), old)
     server.wait_for_log("TLS handshake failed")
     assert server.stop() == 0
 
@@ -139,7 +132,7 @@ def closed(sock):
 
 def test_garbage_and_silence_instead_of_a_handshake(pki):
     server = tls_server(pki, "--tls-handshake-timeout", "1")
-    port = tls_port(server)
+    port = server.tls_listener_port()
     garbage = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     garbage.sendall(b'{"command": "subscribe", "topic": "t"}\n' * 10)
     assert closed(garbage)   # an alert, then the close
@@ -161,7 +154,7 @@ def test_sighup_reloads_the_certificate_and_a_bad_one_keeps_the_old(pki, tmp_pat
         os.chmod(tmp_path / f, 0o600)
     server = Server("--tls-port", "0", "--tls-cert", str(tmp_path / "server.pem"),
                     "--tls-key", str(tmp_path / "server.key"))
-    port = tls_port(server)
+    port = server.tls_listener_port()
     first = TlsClient(port, client_context(pki)).sock.getpeercert(binary_form=True)
     # a new certificate for the same name and key type
     ca_pem = (pki / "ca.pem").read_bytes()
@@ -198,7 +191,7 @@ def test_tls_options_need_one_another_and_a_readable_key_is_said(pki, tmp_path):
                     "--tls-key", str(key), "--no-plain")
     assert "can be read by others" in server.stderr()
     assert "listening on" not in server.stderr().replace("listening for TLS on", "")
-    c = TlsClient(tls_port(server), client_context(pki))
+    c = TlsClient(server.tls_listener_port(), client_context(pki))
     assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
     assert server.stop() == 0
 
@@ -208,7 +201,7 @@ def test_a_thousand_tls_clients_at_once(pki):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     server = tls_server(pki)
-    port = tls_port(server)
+    port = server.tls_listener_port()
     ctx = client_context(pki)
     clients = [TlsClient(port, ctx) for _ in range(1000)]
     for i, c in enumerate(clients):
@@ -224,12 +217,12 @@ def test_the_python_client_speaks_tls(pki):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
     from mqd_client import Client
     server = tls_server(pki)
-    with Client("127.0.0.1", tls_port(server), tls=client_context(pki)) as c:
+    with Client("127.0.0.1", server.tls_listener_port(), tls=client_context(pki)) as c:
         c.subscribe("t")
         c.send("t", "over tls")
         assert c.receive().msg == "over tls"
     with pytest.raises(ssl.SSLError):
-        Client("127.0.0.1", tls_port(server), tls=ssl.create_default_context())   # unknown CA
+        Client("127.0.0.1", server.tls_listener_port(), tls=ssl.create_default_context())   # unknown CA
     assert server.stop() == 0
 
 
@@ -238,7 +231,7 @@ def test_a_record_that_arrives_in_pieces_does_not_spin_the_loop(pki):
     the rest instead of passing again and again (read-ahead keeps such a
     record inside the library, which says it has something pending)."""
     server = tls_server(pki, "--metrics", "0")
-    c = TlsClient(tls_port(server), client_context(pki))
+    c = TlsClient(server.tls_listener_port(), client_context(pki))
     assert c.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
     before = metric(server, "mqd_loop_pass_seconds_count")
     # under the TLS layer, on the same socket: the first bytes of a record
@@ -259,7 +252,7 @@ def test_pipelined_records_behind_held_input_are_all_read(pki):
     subscribers = [server.client() for _ in range(200)]
     for s in subscribers:
         subscribe(s, "fan")
-    c = TlsClient(tls_port(server), client_context(pki))
+    c = TlsClient(server.tls_listener_port(), client_context(pki))
     c.send("".join('{"command": "send", "topic": "fan", "msg": "m%d", "delivery": "all"}\n' % i
                    for i in range(471)))
     assert all(c.line() == OK_LINE for _ in range(471))
@@ -268,7 +261,7 @@ def test_pipelined_records_behind_held_input_are_all_read(pki):
 
 def test_sessions_resume_with_client_certificates(pki):
     server = tls_server(pki, "--tls-ca", str(pki / "ca.pem"), "--tls-verify-clients")
-    port = tls_port(server)
+    port = server.tls_listener_port()
     ctx = client_context(pki, "client")
     first = TlsClient(port, ctx)
     assert first.request('{"command": "subscribe", "topic": "t"}') == OK_LINE
@@ -287,7 +280,7 @@ def test_a_reset_in_the_middle_of_a_large_tls_delivery(pki):
     written: mqd drops it and goes on (under the sanitizers: no leak)."""
     import struct
     server = tls_server(pki)
-    port = tls_port(server)
+    port = server.tls_listener_port()
     sub = TlsClient(port, client_context(pki))
     assert sub.request('{"command": "subscribe", "topic": "big"}') == OK_LINE
     pub = server.client()
@@ -307,7 +300,7 @@ def test_what_tls_holds_is_counted_in_max_memory(pki):
     """OpenSSL allocates through mqd's allocator: a TLS connection's state
     is counted in mqd_memory_used_bytes (and so bounded by --max-memory)."""
     server = tls_server(pki, "--metrics", "0")
-    port = tls_port(server)
+    port = server.tls_listener_port()
     base = metric(server, "mqd_memory_used_bytes")
     plain = [server.client() for _ in range(50)]
     for c in plain:
@@ -330,7 +323,7 @@ def test_quit_after_a_large_replay_gets_all_of_it_first(pki):
     publisher = server.client()
     for i in range(300):
         send(publisher, "big", "%03d" % i + "x" * 100_000)
-    c = TlsClient(tls_port(server), client_context(pki))
+    c = TlsClient(server.tls_listener_port(), client_context(pki))
     c.send('{"command": "subscribe", "topic": "big"}\nquit\n')
     time.sleep(0.5)   # the replay piles up while nothing is read
     got = bytearray()

@@ -24,13 +24,6 @@ def ws_server(*args):
     return Server("--websocket", "0", "--metrics", "0", *args)
 
 
-def ws_port(server):
-    for line in server.stderr().splitlines():
-        if "listening for WebSocket" in line:
-            return int(line.rsplit(":", 1)[1])
-    raise AssertionError(server.stderr())
-
-
 @pytest.fixture(scope="module")
 def wss():
     s = ws_server()
@@ -39,7 +32,7 @@ def wss():
 
 
 def connect(server, **kw):
-    c = WsClient(ws_port(server), **kw)
+    c = WsClient(server.websocket_port(), **kw)
     assert c.status == 101, c.status
     return c
 
@@ -139,7 +132,7 @@ def test_large_deliveries_to_a_slow_reader_arrive_whole():
 
 
 def test_the_console_is_served(wss):
-    conn = http.client.HTTPConnection("127.0.0.1", ws_port(wss), timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", wss.websocket_port(), timeout=TIMEOUT)
     conn.request("GET", "/")
     r = conn.getresponse()
     page = r.read().decode()
@@ -150,17 +143,17 @@ def test_the_console_is_served(wss):
     assert r.getheader("Access-Control-Allow-Origin") == "*"   # the module, for other pages
     for path in ("/console.js", "/console.css", "/mqd/websocket.js", "/mqd/client.js",
                  "/mqd/errors.js", "/index.html"):
-        conn = http.client.HTTPConnection("127.0.0.1", ws_port(wss), timeout=TIMEOUT)
+        conn = http.client.HTTPConnection("127.0.0.1", wss.websocket_port(), timeout=TIMEOUT)
         conn.request("GET", path)
         r = conn.getresponse()
         assert r.status == 200 and len(r.read()) > 100, path
-    conn = http.client.HTTPConnection("127.0.0.1", ws_port(wss), timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", wss.websocket_port(), timeout=TIMEOUT)
     conn.request("HEAD", "/console.js")
     r = conn.getresponse()
     assert r.status == 200 and int(r.getheader("Content-Length")) > 100 and r.read() == b""
     for method, path, status in (("GET", "/nope", 404), ("POST", "/", 405),
                                  ("GET", "/../etc/passwd", 404)):
-        conn = http.client.HTTPConnection("127.0.0.1", ws_port(wss), timeout=TIMEOUT)
+        conn = http.client.HTTPConnection("127.0.0.1", wss.websocket_port(), timeout=TIMEOUT)
         conn.request(method, path)
         assert conn.getresponse().status == status, path
 
@@ -170,7 +163,7 @@ def test_the_console_is_served(wss):
     (["X: y"], 101),
 ])
 def test_the_upgrade_checks_its_version(wss, headers, status):
-    port = ws_port(wss)
+    port = wss.websocket_port()
     if status == 426:
         s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -196,31 +189,31 @@ def test_the_upgrade_checks_its_version(wss, headers, status):
     b"GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n",
 ])
 def test_a_bad_upgrade_is_answered_400(wss, request_head):
-    s = socket.create_connection(("127.0.0.1", ws_port(wss)), timeout=TIMEOUT)
+    s = socket.create_connection(("127.0.0.1", wss.websocket_port()), timeout=TIMEOUT)
     s.sendall(request_head)
     assert s.recv(4096).startswith(b"HTTP/1.1 400 ")
 
 
 def test_origins():
     server = ws_server()
-    port = ws_port(server)
+    port = server.websocket_port()
     assert WsClient(port, origin=f"http://127.0.0.1:{port}").status == 101   # the console's own
     assert WsClient(port, origin="https://evil.example").status == 403
     assert WsClient(port, origin=f"http://127.0.0.1:{port + 1}").status == 403
     assert WsClient(port).status == 101                                      # not a browser
     listed = ws_server("--websocket-origin", "https://app.example,http://b.example:8080")
-    port = ws_port(listed)
+    port = listed.websocket_port()
     assert WsClient(port, origin="https://app.example").status == 101
     assert WsClient(port, origin="http://b.example:8080").status == 101
     assert WsClient(port, origin=f"http://127.0.0.1:{port}").status == 403
     assert WsClient(port, origin="https://app.example.evil").status == 403
     anyone = ws_server("--websocket-origin", "*")
-    assert WsClient(ws_port(anyone), origin="https://evil.example").status == 101
+    assert WsClient(anyone.websocket_port(), origin="https://evil.example").status == 101
 
 
 def test_a_silent_or_slow_upgrade_is_cut():
     server = ws_server("--tls-handshake-timeout", "1")
-    port = ws_port(server)
+    port = server.websocket_port()
     silent = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     slow = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     for ch in b"GET / HTTP/1.1\r\nHost":
@@ -253,7 +246,7 @@ def test_users_permissions_and_metrics_are_as_over_tcp(tmp_path):
 def test_too_many_connections_on_the_websocket_port_is_a_503():
     server = ws_server("--max-clients", "1")
     first = connect(server)
-    s = socket.create_connection(("127.0.0.1", ws_port(server)), timeout=TIMEOUT)
+    s = socket.create_connection(("127.0.0.1", server.websocket_port()), timeout=TIMEOUT)
     assert s.recv(4096).startswith(b"HTTP/1.1 503 ")
     subscribe(first, "still")
 
@@ -266,13 +259,13 @@ def test_wss_with_the_tls_files(tmp_path):
                        "--tls-key", str(pki / "server.key"))
     assert "listening for WebSocket over TLS" in server.stderr()
     ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    w = WsClient(ws_port(server), ctx=ctx, server_hostname="127.0.0.1")
+    w = WsClient(server.websocket_port(), ctx=ctx, server_hostname="127.0.0.1")
     assert w.status == 101
     subscribe(w, "secure")
     send(server.client(), "secure", "over wss")
     assert w.line()["msg"] == "over wss"
     # a plain client on the wss port gets nowhere, and costs nothing
-    plain = socket.create_connection(("127.0.0.1", ws_port(server)), timeout=TIMEOUT)
+    plain = socket.create_connection(("127.0.0.1", server.websocket_port()), timeout=TIMEOUT)
     plain.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert plain.recv(100) in (b"", ) or plain.recv(100) == b""
 
