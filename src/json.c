@@ -180,8 +180,7 @@ static bool scan_object(struct scanner *sc, int depth, struct json_value *top)
     }
     for (;;) {
         struct json_member m;
-        bool key_escaped;
-        if (!at(sc, '"') || !scan_string(sc, &m.key, &key_escaped))
+        if (!at(sc, '"') || !scan_string(sc, &m.key, &m.key_escaped))
             return false;
         skip_ws(sc);
         if (!at(sc, ':'))
@@ -363,7 +362,16 @@ size_t json_decode_string(const char *raw, size_t len, char *out)
 
 bool json_string_equals(struct json_span raw, const char *text)
 {
-    size_t text_len = strlen(text), o = 0;
+    return json_text_is(raw, memchr(raw.start, '\\', raw.len) != NULL, text, strlen(text));
+}
+
+bool json_text_is(struct json_span raw, bool escaped, const char *text, size_t text_len)
+{
+    if (!escaped) /* the raw bytes are the text */
+        return raw.len == text_len && memcmp(raw.start, text, text_len) == 0;
+    if (raw.len < text_len)
+        return false; /* decoding never grows */
+    size_t o = 0;
     for (size_t i = 0; i < raw.len;) {
         char piece[4];
         size_t n = decode_next(raw.start, &i, piece);

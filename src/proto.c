@@ -17,30 +17,40 @@ enum key {
     KEY_PASSWORD = 1 << 7,
 };
 
+/* a name and its length, for json_text_is */
+#define NAME(text) text, sizeof(text) - 1
+
 static const struct {
     const char *name;
+    size_t len;
     enum key key;
 } known_keys[] = {
-    {"command", KEY_COMMAND},   {"topic", KEY_TOPIC},         {"msg", KEY_MSG},
-    {"delivery", KEY_DELIVERY}, {"last_seen", KEY_LAST_SEEN}, {"cache", KEY_CACHE},
-    {"user", KEY_USER},         {"password", KEY_PASSWORD},
+    {NAME("command"), KEY_COMMAND},
+    {NAME("topic"), KEY_TOPIC},
+    {NAME("msg"), KEY_MSG},
+    {NAME("delivery"), KEY_DELIVERY},
+    {NAME("last_seen"), KEY_LAST_SEEN},
+    {NAME("cache"), KEY_CACHE},
+    {NAME("user"), KEY_USER},
+    {NAME("password"), KEY_PASSWORD},
 };
 
 static const struct {
     const char *name;
+    size_t len;
     enum proto_command command;
     unsigned required, optional;
 } schemas[] = {
-    {"subscribe", PROTO_SUBSCRIBE, KEY_COMMAND | KEY_TOPIC, KEY_LAST_SEEN | KEY_CACHE},
-    {"unsubscribe", PROTO_UNSUBSCRIBE, KEY_COMMAND | KEY_TOPIC, 0},
-    {"send", PROTO_SEND, KEY_COMMAND | KEY_TOPIC | KEY_MSG | KEY_DELIVERY, KEY_CACHE},
-    {"auth", PROTO_AUTH, KEY_COMMAND | KEY_USER | KEY_PASSWORD, 0},
+    {NAME("subscribe"), PROTO_SUBSCRIBE, KEY_COMMAND | KEY_TOPIC, KEY_LAST_SEEN | KEY_CACHE},
+    {NAME("unsubscribe"), PROTO_UNSUBSCRIBE, KEY_COMMAND | KEY_TOPIC, 0},
+    {NAME("send"), PROTO_SEND, KEY_COMMAND | KEY_TOPIC | KEY_MSG | KEY_DELIVERY, KEY_CACHE},
+    {NAME("auth"), PROTO_AUTH, KEY_COMMAND | KEY_USER | KEY_PASSWORD, 0},
 };
 
 static enum key key_of_member(const struct json_member *m)
 {
     for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++) {
-        if (json_string_equals(m->key, known_keys[i].name))
+        if (json_text_is(m->key, m->key_escaped, known_keys[i].name, known_keys[i].len))
             return known_keys[i].key;
     }
     return 0;
@@ -142,8 +152,8 @@ static bool apply_member(struct proto_request *req, enum key key, const struct j
     case KEY_DELIVERY:
         if (m->type != JSON_STRING)
             return false;
-        req->one = json_string_equals(m->value, "one");
-        return req->one || json_string_equals(m->value, "all");
+        req->one = json_text_is(m->value, m->escaped, NAME("one"));
+        return req->one || json_text_is(m->value, m->escaped, NAME("all"));
     case KEY_LAST_SEEN:
         if (m->type != JSON_NUMBER || !m->integer)
             return false;
@@ -163,7 +173,7 @@ static int find_schema(const struct json_member *command)
     if (command->type != JSON_STRING)
         return -1;
     for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
-        if (json_string_equals(command->value, schemas[i].name))
+        if (json_text_is(command->value, command->escaped, schemas[i].name, schemas[i].len))
             return (int)i;
     }
     return -1;

@@ -38,6 +38,7 @@ struct json_span {
 
 struct json_member {
     struct json_span key; /* raw, as for a string value */
+    bool key_escaped;     /* the key holds at least one backslash escape */
     enum json_type type;
     struct json_span value;
     bool escaped; /* a string value holding at least one backslash escape */
@@ -62,5 +63,11 @@ size_t json_decode_string(const char *raw, size_t len, char *out);
 
 /* json_string_equals: whether a scanned raw string decodes to `text`. */
 bool json_string_equals(struct json_span raw, const char *text);
+
+/* json_text_is: the same, for a raw string the scanner said holds an escape
+ * (`escaped`) or not, and `text_len` bytes of text: without an escape one
+ * length check and a memcmp, which is what a line's keys and command are
+ * matched with. O(raw.len). */
+bool json_text_is(struct json_span raw, bool escaped, const char *text, size_t text_len);
 
 #endif

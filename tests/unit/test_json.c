@@ -252,6 +252,8 @@ static void reports_the_members_of_the_top_object(void **state)
     assert_int_equal(v.raw.len, strlen(s) - 3);
     const struct json_member *m = v.members;
     span_is(m[0].key, "a\\u0062");
+    assert_true(m[0].key_escaped);
+    assert_false(m[1].key_escaped);
     assert_int_equal(m[0].type, JSON_STRING);
     assert_true(m[0].escaped);
     span_is(m[0].value, "x\\ny");
@@ -377,6 +379,24 @@ static void compares_raw_strings_by_decoded_value(void **state)
     assert_false(json_string_equals(raw_of(""), "t"));
 }
 
+static void compares_by_the_scanners_word_on_escapes(void **state)
+{
+    (void)state;
+    /* unescaped: the bytes, and the length, are the text */
+    assert_true(json_text_is(raw_of("send"), false, "send", 4));
+    assert_false(json_text_is(raw_of("sends"), false, "send", 4));
+    assert_false(json_text_is(raw_of("sen"), false, "send", 4));
+    assert_false(json_text_is(raw_of("sene"), false, "send", 4));
+    assert_true(json_text_is(raw_of(""), false, "", 0));
+    /* escaped: decoded, so a raw spelling equal to the text is not it */
+    assert_true(json_text_is(raw_of("s\\u0065nd"), true, "send", 4));
+    assert_false(json_text_is(raw_of("s\\u0065nd"), true, "s\\u0065nd", 10));
+    assert_true(json_text_is(raw_of("a\\\\b"), true, "a\\b", 3));
+    assert_false(json_text_is(raw_of("\\u0073"), true, "se", 2));
+    /* the text may be shorter than a NUL-terminated name: only text_len counts */
+    assert_true(json_text_is(raw_of("one"), false, "one two", 3));
+}
+
 static void a_raw_spelling_that_equals_the_text_still_gets_decoded(void **state)
 {
     (void)state;
@@ -418,6 +438,7 @@ int main(void)
         cmocka_unit_test(counts_top_members_beyond_the_array_and_only_those),
         cmocka_unit_test(decodes_strings_to_utf8),
         cmocka_unit_test(compares_raw_strings_by_decoded_value),
+        cmocka_unit_test(compares_by_the_scanners_word_on_escapes),
         cmocka_unit_test(a_raw_spelling_that_equals_the_text_still_gets_decoded),
         cmocka_unit_test(compares_escaped_spellings_of_any_length),
     };
