@@ -94,12 +94,44 @@ static bool scan_escape(struct scanner *sc)
     }
 }
 
+/* skip_plain: moves over the bytes of a string that need no look (none is
+ * '"', '\\' or below 0x20), eight at a time, and stops at the first that
+ * does or fewer than eight before the end. A string's text is most of a
+ * line, and bytewise it cost a third of a send's scan. */
+static void skip_plain(struct scanner *sc)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = ones << 7;
+    while (sc->pos + 8 <= sc->len) {
+        uint64_t w;
+        memcpy(&w, sc->s + sc->pos, 8);
+        uint64_t quote = w ^ (ones * '"'), slash = w ^ (ones * '\\');
+        /* a byte's high bit set where it is zero (or below 0x20 for w
+         * itself); a borrow can only mark bytes after a true hit, so the
+         * lowest mark is the first byte to look at */
+        uint64_t hit =
+            ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | ((w - ones * 0x20) & ~w);
+        hit &= highs;
+        if (hit) {
+            sc->pos += (size_t)__builtin_ctzll(hit) / 8;
+            return;
+        }
+        sc->pos += 8;
+    }
+#else
+    (void)sc;
+#endif
+}
+
 static bool scan_string(struct scanner *sc, struct json_span *span, bool *escaped)
 {
     sc->pos++; /* the opening quote */
     size_t start = sc->pos;
     *escaped = false;
-    while (sc->pos < sc->len) {
+    for (;;) {
+        skip_plain(sc);
+        if (sc->pos >= sc->len)
+            break;
         unsigned char c = (unsigned char)sc->s[sc->pos];
         if (c == '"') {
             span->start = sc->s + start;

@@ -363,6 +363,61 @@ static void decodes_strings_to_utf8(void **state)
 
 static struct json_span raw_of(const char *s) { return (struct json_span){s, strlen(s)}; }
 
+/* string_value: scans {"k":"<text>"} (text of `len` bytes); true when it is
+ * accepted, with its value's raw span and escape flag */
+static bool string_value(const char *text, size_t len, struct json_member *out)
+{
+    char line[128];
+    assert_true(len + 9 <= sizeof(line));
+    memcpy(line, "{\"k\":\"", 6);
+    memcpy(line + 6, text, len);
+    memcpy(line + 6 + len, "\"}", 2);
+    struct json_value v;
+    if (!json_scan(line, len + 8, &v))
+        return false;
+    *out = v.members[0];
+    out->value.start = text + (out->value.start - (line + 6)); /* as an offset into text */
+    return true;
+}
+
+/* the scanner looks at eight bytes at a time: a byte that ends the string,
+ * starts an escape or is refused is found at every offset in the word and
+ * across words, and every other byte is passed over */
+static void finds_each_byte_that_matters_at_every_offset(void **state)
+{
+    (void)state;
+    static const unsigned char passed[] = {'a', ' ', '/', 0x7f, 0x80, 0xa0, 0xc3, 0xff, '!', '#'};
+    for (size_t len = 0; len <= 40; len++) {
+        char text[64] = {0};
+        for (size_t i = 0; i < len; i++)
+            text[i] = (char)passed[(i * 7 + len) % sizeof(passed)];
+        struct json_member m;
+        assert_true(string_value(text, len, &m));
+        assert_int_equal(m.value.len, len);
+        assert_false(m.escaped);
+        for (size_t at = 0; at < len; at++) {
+            char edited[64];
+            memcpy(edited, text, len);
+            /* a control byte, the lowest and the highest, is refused */
+            edited[at] = 0x00;
+            assert_false(string_value(edited, len, &m));
+            edited[at] = 0x1f;
+            assert_false(string_value(edited, len, &m));
+            /* a quote ends the string there: what follows is not JSON */
+            edited[at] = '"';
+            assert_false(string_value(edited, len, &m));
+            /* an escaped quote is text, and flags the string */
+            char escaped[64];
+            memcpy(escaped, text, at);
+            memcpy(escaped + at, "\\\"", 2);
+            memcpy(escaped + at + 2, text + at, len - at);
+            assert_true(string_value(escaped, len + 2, &m));
+            assert_int_equal(m.value.len, len + 2);
+            assert_true(m.escaped);
+        }
+    }
+}
+
 static void compares_raw_strings_by_decoded_value(void **state)
 {
     (void)state;
@@ -437,6 +492,7 @@ int main(void)
         cmocka_unit_test(describes_a_top_value_that_is_not_an_object),
         cmocka_unit_test(counts_top_members_beyond_the_array_and_only_those),
         cmocka_unit_test(decodes_strings_to_utf8),
+        cmocka_unit_test(finds_each_byte_that_matters_at_every_offset),
         cmocka_unit_test(compares_raw_strings_by_decoded_value),
         cmocka_unit_test(compares_by_the_scanners_word_on_escapes),
         cmocka_unit_test(a_raw_spelling_that_equals_the_text_still_gets_decoded),
