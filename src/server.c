@@ -53,7 +53,7 @@ struct listener {
     bool websocket;
     bool paused; /* out of descriptors: not accepting until a client leaves */
     unsigned port;
-    char addr[CONN_ADDR_LEN];
+    char addr[NET_ADDR_LEN];
 };
 
 enum { PLAIN, TLS, WEBSOCKET, LISTENERS };
@@ -122,7 +122,7 @@ static int open_listener(struct listener *to, const char *host, unsigned port, c
                          size_t err_len)
 {
     struct net_listener l;
-    char why[CONN_ADDR_LEN + 128];
+    char why[NET_ADDR_LEN + 128];
     if (net_listen(&l, host, port, LISTEN_BACKLOG, why, sizeof(why)) < 0) {
         snprintf(err, err_len, "cannot listen on %s", why);
         return -1;

@@ -23,7 +23,7 @@
 #include "mqd/proto.h"
 #include "mqd/sched.h"
 
-#define CONN_ADDR_LEN 64
+#define CONN_ADDR_LEN NET_ADDR_LEN
 /* what one subscription costs, about: the sub, its two array slots and its
  * share of the subscription table */
 #define CONN_SUBSCRIPTION_COST 128
@@ -68,8 +68,9 @@ struct conn_env {
     struct log_limit memory_warnings;
 };
 
+/* the pointers and 8-byte fields first, the small ones packed after them:
+ * a server holds one of these per connection, idle ones included */
 struct conn {
-    int fd;
     struct transport *tr; /* its I/O: &tcp, or a transport of its own (TLS) */
     struct transport tcp; /* the plain transport, kept here: no allocation */
     struct conn_env *env;
@@ -85,27 +86,28 @@ struct conn {
     size_t input_len;
     struct conn *next_close;
     struct conn *prev, *next; /* env->conns */
-    bool in_flush_list;
-    bool flush_deferred; /* kept in the flush list for one more iteration */
-    bool closing;        /* on the close list: deliver nothing more */
-    bool draining;       /* quit or end of input: close once output is written */
-    bool want_write;     /* output is waiting for the socket to drain */
-    bool unpaced;        /* runs lines whatever its turn's budget */
-    uint32_t events;     /* registered with epoll; the server's business */
+    struct conn *next_buffered;
     int64_t last_active; /* env->now when it last sent or was sent bytes */
     int64_t ready_by;    /* env->now by which its TLS handshake must end; 0: none */
-    bool in_buffered;    /* on the server's list of transports holding input */
-    struct conn *next_buffered;
     /* with --users: who it logged in as (a reference to the file it was in),
      * and the check under way, during which its input waits */
     struct users *users;
     const struct user *user; /* NULL: not logged in */
     struct auth_job *auth_job;
+    int fd;
+    uint32_t events; /* registered with epoll; the server's business */
     unsigned auth_failures;
+    bool in_flush_list;
+    bool flush_deferred;                  /* kept in the flush list for one more iteration */
+    bool closing;                         /* on the close list: deliver nothing more */
+    bool draining;                        /* quit or end of input: close once output is written */
+    bool want_write;                      /* output is waiting for the socket to drain */
+    bool unpaced;                         /* runs lines whatever its turn's budget */
+    bool in_buffered;                     /* on the server's list of transports holding input */
     bool ended;                           /* its input ended: it drains once nothing waits */
-    char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
+    unsigned char peer_len;               /* 0: not counted per address */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
-    size_t peer_len;
+    char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
 };
 
 /* conn_new: a conn for an accepted socket (which it then owns), in

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 
 #define NET_HOST_LEN 46 /* INET6_ADDRSTRLEN */
-#define NET_ADDR_LEN 64 /* "[host]:port" */
+/* "[host]:port": "[", an IPv6 address's text (45 at most), "]:", a port (5)
+ * and the NUL: 54, rounded up to 8 */
+#define NET_ADDR_LEN 56
 
 /* net_endpoint: a numeric address and a port to listen on. */
 struct net_endpoint {

@@ -105,6 +105,14 @@ static void addresses_print_with_their_port(void **state)
     inet_pton(AF_INET6, "::1", &in6.sin6_addr);
     net_format_addr((struct sockaddr *)&in6, out, sizeof(out));
     assert_string_equal(out, "[::1]:9100");
+    /* the longest text an address and port print as fits NET_ADDR_LEN whole */
+    in6.sin6_port = htons(65535);
+    inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &in6.sin6_addr);
+    net_format_addr((struct sockaddr *)&in6, out, sizeof(out));
+    assert_string_equal(out, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+    inet_pton(AF_INET6, "::ffff:255.255.255.255", &in6.sin6_addr);
+    net_format_addr((struct sockaddr *)&in6, out, sizeof(out));
+    assert_string_equal(out, "[::ffff:255.255.255.255]:65535");
     struct sockaddr other = {.sa_family = AF_UNIX};
     net_format_addr(&other, out, sizeof(out));
     assert_string_equal(out, "unknown");
