@@ -418,6 +418,26 @@ static void finds_each_byte_that_matters_at_every_offset(void **state)
     }
 }
 
+/* an unterminated string at the very end of a block of its exact size: the
+ * word-at-a-time scan never reads past it (AddressSanitizer would say so) */
+static void an_unterminated_string_is_not_read_past_its_end(void **state)
+{
+    (void)state;
+    for (size_t len = 0; len <= 40; len++) {
+        char *line = malloc(6 + len);
+        assert_non_null(line);
+        memcpy(line, "{\"k\":\"", 6);
+        memset(line + 6, 'a', len);
+        struct json_value v;
+        assert_false(json_scan(line, 6 + len, &v));
+        if (len > 0) { /* ending inside an escape too */
+            line[6 + len - 1] = '\\';
+            assert_false(json_scan(line, 6 + len, &v));
+        }
+        free(line);
+    }
+}
+
 static void compares_raw_strings_by_decoded_value(void **state)
 {
     (void)state;
@@ -493,6 +513,7 @@ int main(void)
         cmocka_unit_test(counts_top_members_beyond_the_array_and_only_those),
         cmocka_unit_test(decodes_strings_to_utf8),
         cmocka_unit_test(finds_each_byte_that_matters_at_every_offset),
+        cmocka_unit_test(an_unterminated_string_is_not_read_past_its_end),
         cmocka_unit_test(compares_raw_strings_by_decoded_value),
         cmocka_unit_test(compares_by_the_scanners_word_on_escapes),
         cmocka_unit_test(a_raw_spelling_that_equals_the_text_still_gets_decoded),
