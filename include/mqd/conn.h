@@ -68,16 +68,27 @@ struct conn_env {
     struct log_limit memory_warnings;
 };
 
-/* the pointers and 8-byte fields first, the small ones packed after them:
- * a server holds one of these per connection, idle ones included */
+/* what a delivery and a flush touch first, in the first two cache lines;
+ * then the rest, the small fields packed after the pointers: a server
+ * holds one of these per connection, idle ones included */
 struct conn {
     struct transport *tr; /* its I/O: &tcp, or a transport of its own (TLS) */
-    struct transport tcp; /* the plain transport, kept here: no allocation */
     struct conn_env *env;
     struct broker_client *client; /* NULL once the conn left the broker */
-    struct framer framer;
-    struct outq out;
+    int fd;
+    uint32_t events; /* registered with epoll; the server's business */
+    bool in_flush_list;
+    bool flush_deferred;     /* kept in the flush list for one more iteration */
+    bool closing;            /* on the close list: deliver nothing more */
+    bool draining;           /* quit or end of input: close once output is written */
+    bool want_write;         /* output is waiting for the socket to drain */
+    bool unpaced;            /* runs lines whatever its turn's budget */
+    bool in_buffered;        /* on the server's list of transports holding input */
+    bool ended;              /* its input ended: it drains once nothing waits */
     struct conn *next_flush; /* the sched's lists */
+    struct outq out;
+    struct framer framer;
+    struct transport tcp; /* the plain transport, kept here: no allocation */
     struct conn *next_held;
     struct conn **held_pprev; /* NULL: not held */
     uint64_t held_stamp;
@@ -94,17 +105,7 @@ struct conn {
     struct users *users;
     const struct user *user; /* NULL: not logged in */
     struct auth_job *auth_job;
-    int fd;
-    uint32_t events; /* registered with epoll; the server's business */
     unsigned auth_failures;
-    bool in_flush_list;
-    bool flush_deferred;                  /* kept in the flush list for one more iteration */
-    bool closing;                         /* on the close list: deliver nothing more */
-    bool draining;                        /* quit or end of input: close once output is written */
-    bool want_write;                      /* output is waiting for the socket to drain */
-    bool unpaced;                         /* runs lines whatever its turn's budget */
-    bool in_buffered;                     /* on the server's list of transports holding input */
-    bool ended;                           /* its input ended: it drains once nothing waits */
     unsigned char peer_len;               /* 0: not counted per address */
     unsigned char peer[NET_PEER_KEY_LEN]; /* its address without the port */
     char addr[CONN_ADDR_LEN];             /* "127.0.0.1:5000" or "[::1]:5000" */
