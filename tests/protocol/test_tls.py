@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mqd_harness import OK, Server, TIMEOUT, metric, run_mqd, send, subscribe
+from mqd_harness import Server, TIMEOUT, metric, run_mqd, send, subscribe
 
 pytest.importorskip("cryptography.x509")
 from tls_certs import make_pki  # noqa: E402

@@ -6,7 +6,6 @@ whole over WebSocket (CTest protocol_websocket, MQD_CLIENT_TRANSPORT).
 ws_client.py is the test client: it writes and reads frames byte by byte."""
 
 import http.client
-import signal
 import socket
 import ssl
 import struct
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from mqd_harness import (OK, TIMEOUT, Client, Server, metric, run_mqd, send, subscribe)
+from mqd_harness import (OK, TIMEOUT, Server, metric, run_mqd, send, subscribe)
 from ws_client import (BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, WsClient, encode_frame)
 
 TOO_LONG = {"success": False, "reason": "Line too long"}
